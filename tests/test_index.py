@@ -14,7 +14,7 @@ def test_faiss_and_torch_agree(metric, monkeypatch):
     s_f, i_f = knn(x[:100], x, k=15, metric=metric, backend="faiss")
     s_t, i_t = knn(x[:100], x, k=15, metric=metric, backend="torch", chunk_size=37)
     assert torch.equal(i_f, i_t)
-    assert torch.allclose(s_f, s_t, atol=1e-4)
+    assert torch.allclose(s_f, s_t, atol=5e-3)  # float32 rounding of matrix-product distances near 0
     # 'auto' without faiss installed gives the torch answer
     monkeypatch.setattr(index, "_faiss", lambda: None)
     s_a, i_a = knn(x[:100], x, k=15, metric=metric)
