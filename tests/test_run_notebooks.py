@@ -48,7 +48,7 @@ def test_run_dsrsid_real_without_file_says_how_to_get_it(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-TINY_UCM = dict(d_vs=[16], n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3,
+TINY_UCM = dict(d_vs=[32], n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3,
                 baselines=["CCA"], show_figures=False)
 
 
