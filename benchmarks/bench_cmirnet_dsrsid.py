@@ -10,7 +10,7 @@ import torch
 from rsr_nb.backbones import SmallCNN
 from rsr_nb.core import get_device, seed_everything
 from rsr_nb.data import stratified_split
-from rsr_nb.experiments import DSRSID_TASKS, dsrsid_tensors, evaluate_tasks
+from rsr_nb.experiments import DSRSID_TASKS, dsrsid_tensors, evaluate_tasks, run_baselines
 from rsr_nb.models.cmirnet import CMIRNetConfig, extract_features, train_cmirnet, train_stage1
 
 
@@ -23,6 +23,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--baselines", nargs="*", default=[], help="also fit these baselines on the same features (e.g. CCA SCM-Seq)")
     a = ap.parse_args()
     os.environ.setdefault("RSR_PROGRESS", "0")
     dev = get_device(a.device)
@@ -43,11 +44,17 @@ def main():
     t = time.perf_counter()
     net, _ = train_cmirnet(out["z_pan"][tr], out["z_mul"][tr], y[tr], 8, CMIRNetConfig(d_v=64, epochs=a.epochs), seed=0, device=dev)
     out["stage2_s_per_epoch"] = (time.perf_counter() - t) / max(a.epochs, 1)
-    emb = {"pan": net.embed_a(out.pop("z_pan")), "mul": net.embed_b(out.pop("z_mul"))}
+    z_pan, z_mul = out.pop("z_pan"), out.pop("z_mul")
+    emb = {"pan": net.embed_a(z_pan), "mul": net.embed_b(z_mul)}
     t = time.perf_counter()
     res = evaluate_tasks(emb, {"pan": y, "mul": y}, {"pan": te, "mul": te}, DSRSID_TASKS)
     out["evaluate_s"] = time.perf_counter() - t
     out["mAP@all"] = {k: round(v["mAP@all"], 4) for k, v in res.items()}
+    if a.baselines:
+        t = time.perf_counter()
+        base = run_baselines(a.baselines, z_pan, z_mul, y.numpy(), tr, 64, {"pan": y, "mul": y}, {"pan": te, "mul": te}, DSRSID_TASKS)
+        out["baselines_s"] = time.perf_counter() - t
+        out["baselines_mAP@all"] = {n: {k: round(v["mAP@all"], 4) for k, v in r.items()} for n, r in base.items()}
     # what the paper-scale config (80,000 pairs, 30 + 30 stage-1 epochs, 200 stage-2 epochs) would take, linearly
     scale = 80_000 / out["n_pairs"]
     out["paper_scale_estimate_min"] = round((out["render_s"] * scale + 30 * scale * (out["stage1_pan_s_per_epoch"] + out["stage1_mul_s_per_epoch"])
