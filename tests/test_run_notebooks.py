@@ -87,3 +87,9 @@ def test_run_cmirnet_ablation_rejects_negative_grid(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="each value of lambda5_grid must be a number >= 0"):
         run("run_cmirnet_ablation.ipynb", tmp_path, lambda5_grid=[-1.0])
     assert not (tmp_path / "results").exists()
+
+
+def test_run_dsrsid_rejects_a_split_without_test_pairs(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="leaves no test pair"):
+        run("run_dsrsid.ipynb", tmp_path, **{**TINY_DSRSID, "n_per_class": 10, "test_fraction": 0.04})
+    assert not (tmp_path / "results").exists()
