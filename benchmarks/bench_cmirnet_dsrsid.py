@@ -34,17 +34,17 @@ def main():
     pan, mul, y, _ = dsrsid_tensors("simulated", n_per_class=a.n_per_class, pan_size=a.pan_size, num_workers=a.workers, show_progress=False)
     out["render_s"] = time.perf_counter() - t
     tr, te = stratified_split(y.numpy(), (0.96, 0.04), seed=0)
+    z = {}
     for name, x, ch in (("pan", pan, 1), ("mul", mul, 4)):
         t = time.perf_counter()
         m, _ = train_stage1(SmallCNN(ch, x.shape[-1], 128), 128, x[tr], y[tr], 8, epochs=a.epochs_stage1, batch_size=a.batch_size, seed=0, device=dev)
         if dev.type == "cuda": torch.cuda.synchronize()
         out[f"stage1_{name}_s_per_epoch"] = (time.perf_counter() - t) / max(a.epochs_stage1, 1)
-        t = time.perf_counter(); z = extract_features(m, x, device=dev); out[f"extract_{name}_s"] = time.perf_counter() - t
-        out[f"z_{name}"] = z
+        t = time.perf_counter(); z[name] = extract_features(m, x, device=dev); out[f"extract_{name}_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    net, _ = train_cmirnet(out["z_pan"][tr], out["z_mul"][tr], y[tr], 8, CMIRNetConfig(d_v=64, epochs=a.epochs), seed=0, device=dev)
+    net, _ = train_cmirnet(z["pan"][tr], z["mul"][tr], y[tr], 8, CMIRNetConfig(d_v=64, epochs=a.epochs), seed=0, device=dev)
     out["stage2_s_per_epoch"] = (time.perf_counter() - t) / max(a.epochs, 1)
-    z_pan, z_mul = out.pop("z_pan"), out.pop("z_mul")
+    z_pan, z_mul = z["pan"], z["mul"]
     emb = {"pan": net.embed_a(z_pan), "mul": net.embed_b(z_mul)}
     t = time.perf_counter()
     res = evaluate_tasks(emb, {"pan": y, "mul": y}, {"pan": te, "mul": te}, DSRSID_TASKS)
