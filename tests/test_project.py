@@ -33,7 +33,7 @@ def test_nbdev_settings_keep_papermill_tags():
 
 
 def test_notebooks_are_clean_and_run_notebooks_have_parameters():
-    nbs = sorted((ROOT / "nbs").glob("*.ipynb"))
+    nbs = sorted((ROOT / "nbs").rglob("*.ipynb"))
     assert nbs
     for p in nbs:
         nb = json.loads(p.read_text())
@@ -43,3 +43,17 @@ def test_notebooks_are_clean_and_run_notebooks_have_parameters():
             first = code[0]
             assert "parameters" in first.get("metadata", {}).get("tags", []), f"{p.name}: first code cell must be tagged 'parameters'"
             assert not any("default_exp" in "".join(c["source"]) for c in code), f"{p.name}: run notebooks are not exported"
+
+
+def test_readme_results_are_generated_from_results_files():
+    from rsr_nb.report import update_readme
+    assert update_readme(ROOT / "README.md", ROOT / "results", check=True), \
+        "README's results section differs from what `python tools/readme_results` writes from results/: run it"
+
+
+def test_no_file_cites_anything_outside_the_repository():
+    bad = ("DESIGN.md", "PROTOCOLS.md", "thesis-slides", "../shared")
+    for p in list((ROOT / "nbs").rglob("*.ipynb")) + list((ROOT / "rsr_nb").rglob("*.py")) + [ROOT / "README.md"]:
+        text = p.read_text()
+        for b in bad:
+            assert b not in text, f"{p.relative_to(ROOT)} mentions {b}"

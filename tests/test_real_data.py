@@ -53,6 +53,39 @@ def test_speech_clips_and_labels():
     assert ds.labels[:15].eq(0).all() and ds.labels[-15:].eq(16).all()   # rows grouped by label
 
 
+def test_speech_label_mapping_assumption():
+    """The released `splab` columns are taken to be the 17 labels of the multi-label file's header, in order. Check
+    what the files allow: 17 contiguous groups of 15 clips, one per column in column order; a header of exactly
+    the names in UCM_LABELS, in that order; every label used by at least one image; the loader follows the same map."""
+    from scipy.io import loadmat
+    lab_p = need("ucmerced/speech/splab.mat")
+    txt_p = need("ucmerced/LandUse_Multilabeled.txt")
+    splab = np.asarray(loadmat(lab_p)["splab"])
+    assert splab.shape == (255, 17) and set(np.unique(splab).tolist()) == {0, 1} and (splab.sum(1) == 1).all()
+    column = splab.argmax(1)
+    assert column.tolist() == np.repeat(np.arange(17), 15).tolist()        # contiguous groups of 15, in column order
+    rows = [r.split("\t") for r in txt_p.read_text(encoding="utf-8-sig").splitlines() if r.strip()]
+    header = [h.strip() for h in rows[0]]
+    assert header[0] == "IMAGE\\LABEL" and tuple(header[1:]) == UCM_LABELS
+    y = np.array([[int(v) for v in r[1:]] for r in rows[1:]])
+    assert y.shape == (2100, 17) and (y.sum(0) >= 1).all(), dict(zip(UCM_LABELS, y.sum(0).tolist()))
+    ds = get_dataset("ucmerced-speech")
+    assert ds.classes == tuple(header[1:]) and ds.labels.tolist() == column.tolist()
+
+
+def test_plots_on_real_items():
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    need("ucmerced/LandUse_Multilabeled.txt")
+    need("ucmerced/speech/speech.mat")
+    need("landsat8/l8_B8.tif")
+    for name, options, index in (("ucmerced-multilabel", dict(image_size=64), 150), ("ucmerced-speech", {}, 20),
+                                 ("landsat8-panms", dict(tile=64), 0)):
+        fig = get_dataset(name, **options).plot(index)
+        assert isinstance(fig, Figure), name
+        plt.close(fig)
+
+
 def test_earth_on_canvas_sketches_are_readable():
     root = need("earth_on_canvas/Sketches")
     files = sorted(root.glob("*/*.jpg"))
