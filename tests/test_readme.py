@@ -12,7 +12,7 @@ def test_own_data_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     scope = {}
     exec(compile(block.group(1), "README.md", "exec"), scope)
-    assert scope["res"]["mAP@all"] > 0.5
+    assert scope["res"]["mAP@all"] > 0.3   # chance is about 0.1
     from rsr_nb.cmirnet.model import CMIRNetEstimator
     back = CMIRNetEstimator.load(tmp_path / "digits_cmirnet.pt")
     assert (back.transform_b(scope["right"][:3]) == scope["est"].transform_b(scope["right"][:3])).all()

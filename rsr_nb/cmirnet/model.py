@@ -53,7 +53,7 @@ def _check_encoder(encoder: nn.Module, x: torch.Tensor, feat_dim: int, name: str
     try:
         with torch.no_grad():
             out = encoder(x[:2])
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         raise ValueError(f"{name} cannot take inputs of shape {tuple(x.shape[1:])}: {e}") from None
     finally:
         encoder.train(was)
