@@ -281,3 +281,29 @@ def test_transform_checks_width_and_values(name):
         m.transform_a(XA[0])
     with pytest.raises(ValueError, match="x contains 1 NaN"):
         m.transform_b(np.where(np.eye(3, 9) * np.arange(3)[:, None] == 1, np.nan, XB[:3]))
+
+
+@pytest.mark.parametrize("name", NAMES[1:])
+def test_label_learners_need_labels(name):
+    with pytest.raises(ValueError, match=r"learns from the labels: call fit\(xa, xb, labels\)"):
+        build(name).fit(XA, XB)
+
+
+def test_cca_needs_no_labels_and_ignores_them():
+    a = CCABaseline(code_length=3).fit(XA, XB)
+    b = CCABaseline(code_length=3).fit(XA, XB, Y)
+    np.testing.assert_array_equal(a.transform_a(XA), b.transform_a(XA))
+
+
+@pytest.mark.parametrize("name", ["CCA", "SCM-Seq", "DCMH"])
+def test_fit_runs_on_one_thread_whatever_the_caller_set_and_restores_it(name):
+    n = torch.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            outs.append(codes(build(name).fit(XA, XB, Y), XA, XB))
+            assert torch.get_num_threads() == threads
+        np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    finally:
+        torch.set_num_threads(n)
