@@ -299,11 +299,13 @@ class CMIRNetEstimator(BaseEstimator):
 
     def transform_a(self, xa) -> np.ndarray:
         "Modality-A items in the unified space V (N x d_v float32)."
-        return self.net_.embed_a(self._check(xa, "a")).numpy()
+        z = self._check(xa, "a")
+        return self.net_.embed_a(z).numpy()
 
     def transform_b(self, xb) -> np.ndarray:
         "Modality-B items in the unified space V (N x d_v float32)."
-        return self.net_.embed_b(self._check(xb, "b")).numpy()
+        z = self._check(xb, "b")
+        return self.net_.embed_b(z).numpy()
 
     def save(self, path) -> Path:
         "Write parameters and weights to `path` (a torch file; atomically)."
