@@ -131,12 +131,12 @@ def test_ucmerced_download_true_fetches_checks_and_extracts(server, tmp_path, mo
                 img = io.BytesIO(); Image.fromarray(np.zeros((256, 256, 3), np.uint8)).save(img, "PNG")
                 z.writestr(f"UCMerced_LandUse/Images/{cls}/{cls}{i:02d}.tif", img.getvalue())
     server.files["UCMerced_LandUse.zip"] = buf.getvalue()
-    monkeypatch.setattr(ucm, "UCM_URL", f"{server.url}/UCMerced_LandUse.zip")
-    monkeypatch.setattr(ucm, "UCM_CHECKSUM", "md5:" + hashlib.md5(buf.getvalue()).hexdigest())
+    monkeypatch.setattr(ucm.UCMerced, "url", f"{server.url}/UCMerced_LandUse.zip")
+    monkeypatch.setattr(ucm.UCMerced, "checksum", "md5:" + hashlib.md5(buf.getvalue()).hexdigest())
     ds = ucm.UCMerced(root=tmp_path / "ucmerced", download=True, per_class=2, image_size=32)
     assert len(ds) == 42 and ds[41]["image"].shape == (3, 32, 32)
     # a wrong published checksum is refused, and nothing is extracted
-    monkeypatch.setattr(ucm, "UCM_CHECKSUM", "md5:" + "0" * 32)
+    monkeypatch.setattr(ucm.UCMerced, "checksum", "md5:" + "0" * 32)
     with pytest.raises(ChecksumError):
         ucm.UCMerced(root=tmp_path / "other", download=True, per_class=2)
     assert not (tmp_path / "other" / "UCMerced_LandUse").exists()
