@@ -103,14 +103,18 @@ def extract_features(
     x,  # inputs, NumPy or tensor
     batch_size: int = 256,
     device="cpu",
-) -> torch.Tensor:  # N x feat_dim features, on the CPU
-    "Features z of `x` from a trained `Stage1Classifier` (eval mode, batched)."
+    output: str = "features",  # "features" (z) or "logits" (the classifier head's output)
+) -> torch.Tensor:  # N x feat_dim features (or N x n_classes logits), on the CPU
+    "Features z (or the head's logits) of `x` from a trained `Stage1Classifier` (eval mode, batched)."
+    if output not in ("features", "logits"):
+        raise ValueError(f"output must be 'features' or 'logits', got {output!r}")
     x = _as_inputs("x", x)
     dev = get_device(device)
     model = model.to(dev).eval()
     if not len(x):
         return torch.empty(0)
-    return torch.cat([model(x[s:s + batch_size].to(dev))[0].cpu() for s in range(0, len(x), batch_size)])
+    part = 0 if output == "features" else 1
+    return torch.cat([model(x[s:s + batch_size].to(dev))[part].cpu() for s in range(0, len(x), batch_size)])
 
 # %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #e8b77486
 @dataclass

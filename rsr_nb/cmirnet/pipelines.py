@@ -26,9 +26,10 @@ from ..report import retrieval_rows
 
 # %% auto #0
 __all__ = ['PROTOCOL', 'DSRSID_TASKS', 'UCM_SPEECH_TASKS', 'ALL_BASELINES', 'ABLATION_BASES', 'LAMBDA_CANDIDATES', 'RunResult',
-           'DSRSIDExperiment', 'PairData', 'load_dsrsid', 'run_dsrsid', 'get_device_for', 'UCMSpeechExperiment',
-           'check_ucm_speech_data', 'ImageSpeechData', 'load_ucm_speech', 'ImageSpeechStage1', 'image_speech_stage1',
-           'image_speech_eval', 'run_ucm_speech', 'AblationExperiment', 'run_ablation', 'LambdaSelection',
+           'class_probabilities', 'logreg_probabilities', 'standardised', 'simple_baseline_rows', 'DSRSIDExperiment',
+           'PairData', 'load_dsrsid', 'run_dsrsid', 'get_device_for', 'UCMSpeechExperiment', 'check_ucm_speech_data',
+           'ImageSpeechData', 'load_ucm_speech', 'ImageSpeechStage1', 'image_speech_stage1', 'image_speech_eval',
+           'image_speech_simple', 'run_ucm_speech', 'AblationExperiment', 'run_ablation', 'LambdaSelection',
            'run_lambda_selection']
 
 # %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #02aebd90
@@ -47,7 +48,62 @@ class RunResult:
     extra: dict = field(default_factory=dict)  # anything else a figure needs (e.g. per-class AP)
     last: dict = field(default_factory=dict)  # the last seed's embeddings and test indices, for retrieval grids
 
-# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #73544e75
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #81b68d58
+def class_probabilities(
+    logits: torch.Tensor,  # N x C classifier outputs
+    multilabel: bool,  # per-label sigmoid instead of softmax
+) -> torch.Tensor:
+    "Stage-1 logits as probabilities: softmax over classes, or a sigmoid per label for multi-label items."
+    return torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
+
+def logreg_probabilities(
+    x_train,  # inputs of the training items (any shape; flattened)
+    y_train,  # their class indices, or N x C multi-hot rows
+    x_all,  # inputs of every item to embed
+    n_classes: int,  # width of the label space
+    seed: int = 0,
+) -> torch.Tensor:  # N x n_classes probabilities
+    "Class probabilities from scikit-learn logistic regression on standardised, flattened inputs."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    xt = np.asarray(x_train, dtype=np.float64).reshape(len(x_train), -1)
+    xa = np.asarray(x_all, dtype=np.float64).reshape(len(x_all), -1)
+    y = np.asarray(y_train)
+    lr = LogisticRegression(max_iter=2000, C=0.1, random_state=seed)
+    if y.ndim == 2:
+        model = make_pipeline(StandardScaler(), OneVsRestClassifier(lr)).fit(xt, y)
+        return torch.as_tensor(model.predict_proba(xa), dtype=torch.float32)
+    model = make_pipeline(StandardScaler(), lr).fit(xt, y)
+    out = np.zeros((len(xa), n_classes), dtype=np.float32)
+    out[:, model.classes_] = model.predict_proba(xa)
+    return torch.as_tensor(out)
+
+def standardised(z: torch.Tensor, rows) -> torch.Tensor:
+    "z standardised with the mean and standard deviation of `rows` (the training items)."
+    mu, sd = z[rows].mean(0), z[rows].std(0) + 1e-6
+    return (z - mu) / sd
+
+def simple_baseline_rows(
+    embeddings: dict,  # method name -> (modality -> embeddings of every item, ranking metric)
+    labels: dict,  # modality -> labels of every item
+    queries: dict,  # modality -> test indices
+    tasks,  # RetrievalTask list
+    seed: int,
+    extra: dict | None = None,  # more columns for every row (e.g. d_v)
+) -> list[dict]:
+    "Rows for the simple baselines and for chance (a seeded random embedding), on the tasks and queries given."
+    rows = []
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    chance = {m: torch.randn(len(labels[m]), 8, generator=gen) for m in labels}
+    for name, (emb, metric) in {**embeddings, "Chance (random embedding)": (chance, "euclidean")}.items():
+        res = evaluate_tasks(emb, labels, queries, tasks, replace(PROTOCOL, metric=metric))
+        for task, r in res.items():
+            rows += retrieval_rows(name, task, r, seed, extra=extra)
+    return rows
+
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #6a0a8e66
 @dataclass
 class DSRSIDExperiment(Experiment):
     "Parameters of `nbs/run_dsrsid.ipynb` (the same names and defaults as its parameters cell)."
@@ -147,12 +203,13 @@ def run_dsrsid(cfg: DSRSIDExperiment, data: PairData) -> RunResult:
         train_idx, test_idx = stratified_split(labels.numpy(), (1 - cfg.test_fraction, cfg.test_fraction), seed=seed)
         assert_disjoint(train_idx, test_idx, "pairs")
         out.splits[seed] = {"train": train_idx, "test": test_idx}
-        stage1 = {}
+        stage1, logits = {}, {}
         for key, x, ch in (("pan", data.pan, 1), ("mul", data.mul, 4)):
             model, hist = train_stage1(SmallCNN(ch, x.shape[-1], cfg.feat_dim), cfg.feat_dim, x[train_idx],
                                        labels[train_idx], 8, epochs=cfg.epochs_stage1, ortho_weight=cfg.ortho_weight,
                                        seed=seed, device=dev, desc=f"stage 1 {key.upper()}")
             stage1[key] = extract_features(model, x, device=dev)
+            logits[key] = extract_features(model, x, device=dev, output="logits")
             out.curves += [{"stage": f"stage 1 {key.upper()}", "seed": seed, **h} for h in hist]
         net, h2 = train_cmirnet(stage1["pan"][train_idx], stage1["mul"][train_idx], labels[train_idx], 8, cfg.config(),
                                 seed=seed, device=dev)
@@ -174,6 +231,11 @@ def run_dsrsid(cfg: DSRSIDExperiment, data: PairData) -> RunResult:
             for task, r in by_task.items():
                 out.rows += retrieval_rows(name, task, r, seed, paper_numbers("dsrsid", name, task, cfg.d_v),
                                            PAPER_PROTOCOL)
+        simple = {"Label space (stage 1)": ({k: class_probabilities(v, False) for k, v in logits.items()}, "cosine"),
+                  "Label space (LogReg)": ({k: logreg_probabilities(x[train_idx], labels[train_idx], x, 8, seed)
+                                            for k, x in (("pan", data.pan), ("mul", data.mul))}, "cosine"),
+                  "Stage 1 only": ({k: standardised(v, train_idx) for k, v in stage1.items()}, "euclidean")}
+        out.rows += simple_baseline_rows(simple, lab, queries, DSRSID_TASKS, seed)
         out.last = {"emb": emb, "test_idx": test_idx, "seed": seed}
     out.extra["per_class_ap"] = per_class
     return out
@@ -182,7 +244,7 @@ def get_device_for(cfg) -> torch.device:
     from rsr_nb.core import get_device
     return get_device(cfg.device)
 
-# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #3cbef034
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #fe20e18f
 @dataclass
 class UCMSpeechExperiment(Experiment):
     "Parameters of `nbs/run_ucm_speech.ipynb`."
@@ -302,6 +364,8 @@ class ImageSpeechStage1:
     pair_sp: np.ndarray    # clip index of each training pair
     pair_label: torch.Tensor   # the shared label of each pair
     curves: list
+    logits_img: torch.Tensor   # stage-1 classifier outputs of every image (17 labels)
+    logits_sp: torch.Tensor    # and of every clip
 
 def image_speech_stage1(data: ImageSpeechData, cfg, seed: int, img_idx=None, sp_idx=None,
                         device="cpu") -> ImageSpeechStage1:
@@ -331,11 +395,24 @@ def image_speech_stage1(data: ImageSpeechData, cfg, seed: int, img_idx=None, sp_
     curves += [{"stage": "stage 1 speech", "seed": seed, **h} for h in h_sp]
     return ImageSpeechStage1(extract_features(m_img, data.img_feat, device=device),
                              extract_features(m_sp, data.sp_feat, device=device),
-                             img_tr, img_te, sp_tr, sp_te, p_img, p_sp, data.sp_labels[p_sp], curves)
+                             img_tr, img_te, sp_tr, sp_te, p_img, p_sp, data.sp_labels[p_sp], curves,
+                             extract_features(m_img, data.img_feat, device=device, output="logits"),
+                             extract_features(m_sp, data.sp_feat, device=device, output="logits"))
 
 def image_speech_eval(data: ImageSpeechData, s1: ImageSpeechStage1) -> tuple[dict, dict]:
     "(labels, queries) dicts of the image <-> speech tasks: test images and test clips query everything."
     return {"img": data.img_labels, "aud": data.sp_onehot}, {"img": s1.img_test, "aud": s1.sp_test}
+
+def image_speech_simple(data: ImageSpeechData, s1: ImageSpeechStage1, seed: int) -> dict:
+    "The simple baselines' embeddings for image <-> speech (see above), fitted on the seed's training items only."
+    return {"Label space (stage 1)": ({"img": class_probabilities(s1.logits_img, True),
+                                       "aud": class_probabilities(s1.logits_sp, False)}, "cosine"),
+            "Label space (LogReg)": ({"img": logreg_probabilities(data.img_feat[s1.img_train],
+                                                                  data.img_labels[s1.img_train], data.img_feat, 17, seed),
+                                      "aud": logreg_probabilities(data.sp_feat[s1.sp_train], data.sp_labels[s1.sp_train],
+                                                                  data.sp_feat, 17, seed)}, "cosine"),
+            "Stage 1 only": ({"img": standardised(s1.z_img, s1.img_train),
+                              "aud": standardised(s1.z_sp, s1.sp_train)}, "euclidean")}
 
 def run_ucm_speech(cfg: UCMSpeechExperiment, data: ImageSpeechData) -> RunResult:
     "Per seed: stage 1 once, then per d_v CMIR-NET and the baselines on the same features, pairs and queries."
@@ -348,6 +425,8 @@ def run_ucm_speech(cfg: UCMSpeechExperiment, data: ImageSpeechData) -> RunResult
                             "sp_test": s1.sp_test, "pair_img": s1.pair_img, "pair_sp": s1.pair_sp}
         out.curves += s1.curves
         labels, queries = image_speech_eval(data, s1)
+        out.rows += simple_baseline_rows(image_speech_simple(data, s1, seed), labels, queries, UCM_SPEECH_TASKS, seed,
+                                         extra={"d_v": "any"})
         for dv in cfg.d_vs:
             net, h2 = train_cmirnet(s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17, cfg.config(dv),
                                     seed=seed, device=dev)
@@ -367,7 +446,7 @@ def run_ucm_speech(cfg: UCMSpeechExperiment, data: ImageSpeechData) -> RunResult
               f"{len(s1.sp_train)} clips")
     return out
 
-# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #47662a48
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #2d71058b
 ABLATION_BASES = {"rsr_nb": (DEFAULT_LAMBDAS, 0.0), "thesis": (THESIS_LAMBDAS, 0.0)}
 
 @dataclass
@@ -451,6 +530,8 @@ def run_ablation(cfg: AblationExperiment, data: ImageSpeechData) -> RunResult:
         out.splits[seed] = {"img_train": s1.img_train, "img_test": s1.img_test, "sp_train": s1.sp_train,
                             "sp_test": s1.sp_test}
         labels, queries = image_speech_eval(data, s1)
+        out.rows += simple_baseline_rows(image_speech_simple(data, s1, seed), labels, queries, UCM_SPEECH_TASKS, seed,
+                                         extra={"base": "reference", "parameter": "-", "setting": "-"})
         for (base, param, value), config in progress(list(configs.items()), desc=f"settings (seed {seed})"):
             net, _ = train_cmirnet(s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17, config,
                                    seed=seed, device=dev)
@@ -466,7 +547,7 @@ def run_ablation(cfg: AblationExperiment, data: ImageSpeechData) -> RunResult:
                                            extra={"base": base, "parameter": param, "setting": setting})
     return out
 
-# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #d3748447
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #2dc73edc
 LAMBDA_CANDIDATES = {
     "thesis (1e-5, 1, 0.01, 0.01, 1)": THESIS_LAMBDAS,
     "rsr_nb (1, 1, 0.01, 0.01, 0.01)": DEFAULT_LAMBDAS,

@@ -13,8 +13,8 @@ from .paper import PAPER_PROTOCOL, THESIS_MAP
 from ..report import markdown_table
 
 # %% auto #0
-__all__ = ['README_SECTIONS', 'beats', 'against_paper', 'dsrsid_section', 'ucm_speech_section', 'ablation_section',
-           'lambda_selection_section']
+__all__ = ['PUBLISHED_BASELINES', 'SIMPLE_BASELINES', 'README_SECTIONS', 'beats', 'against_paper', 'chance_line',
+           'dsrsid_section', 'ucm_speech_section', 'ablation_section', 'lambda_selection_section']
 
 # %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #a7ec6ea3
 def _mean(df: pd.DataFrame, by: list) -> pd.Series:
@@ -46,7 +46,20 @@ def against_paper(df: pd.DataFrame, metric: str = THESIS_MAP, by: tuple = ("task
         out.append(f"{where}: ours {ours:.1f} {'above' if ours > pap else 'below'} the thesis' {pap:.1f}")
     return out
 
-# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #e850748b
+# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #61bb0a52
+def chance_line(df: pd.DataFrame, metric: str = "mAP@all") -> str:
+    "One line: the chance level per task (mean over seeds), from the rows of the random embedding."
+    sub = df[(df.method == "Chance (random embedding)") & (df.metric == metric)]
+    if sub.empty:
+        return "chance level: not measured in this run"
+    per_task = sub.groupby("task", sort=False)["value"].mean()
+    return f"chance level ({metric}, random embedding, same protocol): " + ", ".join(
+        f"{t} {v:.1f} %" for t, v in per_task.items())
+
+# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #73434ef8
+PUBLISHED_BASELINES = ("CCA", "SCM-Orth", "SCM-Seq", "DCMH", "SIDH-style")
+SIMPLE_BASELINES = ("Label space (stage 1)", "Label space (LogReg)", "Stage 1 only", "Chance (random embedding)")
+
 def _rows(run: dict) -> pd.DataFrame:
     df = pd.DataFrame(run["rows"])
     if "d_v" not in df and "d_v" in run["params"]:
@@ -75,7 +88,7 @@ def dsrsid_section(runs: dict) -> str:
               "SIDH-style is a stand-in for SIDHCNN, DCMH is its objective on our features):", "",
               markdown_table(df[df.metric == "mAP@all"], index=("method", "d_v"), columns=("task",), paper=False), "",
               "Claims checked on these numbers:", ""]
-    for rival in [m for m in ("CCA", "SCM-Orth", "SCM-Seq", "DCMH", "SIDH-style") if m in set(df.method)]:
+    for rival in [m for m in PUBLISHED_BASELINES + SIMPLE_BASELINES if m in set(df.method)]:
         ok, text = beats(df, "CMIR-NET", rival, by=("d_v", "task"))
         lines.append(f"- {'held' if ok else 'not held'}: {text}.")
     return "\n".join(lines)
@@ -92,9 +105,14 @@ def ucm_speech_section(runs: dict) -> str:
              "All methods, standard mAP@all (same stage-1 features, pairs and queries):", "",
              markdown_table(df[df.metric == "mAP@all"], index=("method", "d_v"), columns=("task",), paper=False), "",
              "Claims checked on these numbers:", ""]
-    for rival in [m for m in ("CCA", "SCM-Orth", "SCM-Seq", "DCMH", "SIDH-style") if m in set(df.method)]:
+    for rival in [m for m in PUBLISHED_BASELINES if m in set(df.method)]:
         ok, text = beats(df, "CMIR-NET", rival, by=("d_v", "task"))
         lines.append(f"- {'held' if ok else 'not held'}: {text}.")
+    for rival in [m for m in SIMPLE_BASELINES if m in set(df.method)]:
+        for dv in sorted(df[df.method == "CMIR-NET"].d_v.unique()):
+            sub = df[(df.method != "CMIR-NET") | (df.d_v == dv)]
+            ok, text = beats(sub, "CMIR-NET", rival, by=("task",))
+            lines.append(f"- {'held' if ok else 'not held'} (d_v = {dv}): {text}.")
     cm = df[df.method == "CMIR-NET"]
     lines.append("- against the thesis' numbers (its 'mAP', mean P@10..50): "
                  + "; ".join(against_paper(cm, by=("task", "d_v"))) + ".")
