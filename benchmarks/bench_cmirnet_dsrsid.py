@@ -10,8 +10,9 @@ import torch
 from rsr_nb.backbones import SmallCNN
 from rsr_nb.core import get_device, seed_everything
 from rsr_nb.data import stratified_split
-from rsr_nb.experiments import DSRSID_TASKS, dsrsid_tensors, evaluate_tasks, run_baselines
-from rsr_nb.models.cmirnet import CMIRNetConfig, extract_features, train_cmirnet, train_stage1
+from rsr_nb.cmirnet.model import CMIRNetConfig, extract_features, train_cmirnet, train_stage1
+from rsr_nb.cmirnet.pipelines import DSRSID_TASKS, PROTOCOL, DSRSIDExperiment, load_dsrsid
+from rsr_nb.experiment import evaluate_tasks, run_baselines
 
 
 def main():
@@ -31,7 +32,9 @@ def main():
     out = {"n_pairs": 8 * a.n_per_class, "pan_size": a.pan_size, "device": str(dev),
            "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None, "torch": torch.__version__}
     t = time.perf_counter()
-    pan, mul, y, _ = dsrsid_tensors("simulated", n_per_class=a.n_per_class, pan_size=a.pan_size, num_workers=a.workers, show_progress=False)
+    data = load_dsrsid(DSRSIDExperiment(n_per_class=a.n_per_class, pan_size=a.pan_size, baselines=[]),
+                       num_workers=a.workers)
+    pan, mul, y = data.pan, data.mul, data.labels
     out["render_s"] = time.perf_counter() - t
     tr, te = stratified_split(y.numpy(), (0.96, 0.04), seed=0)
     z = {}
@@ -47,12 +50,13 @@ def main():
     z_pan, z_mul = z["pan"], z["mul"]
     emb = {"pan": net.embed_a(z_pan), "mul": net.embed_b(z_mul)}
     t = time.perf_counter()
-    res = evaluate_tasks(emb, {"pan": y, "mul": y}, {"pan": te, "mul": te}, DSRSID_TASKS)
+    res = evaluate_tasks(emb, {"pan": y, "mul": y}, {"pan": te, "mul": te}, DSRSID_TASKS, PROTOCOL)
     out["evaluate_s"] = time.perf_counter() - t
     out["mAP@all"] = {k: round(v["mAP@all"], 4) for k, v in res.items()}
     if a.baselines:
         t = time.perf_counter()
-        base = run_baselines(a.baselines, z_pan, z_mul, y.numpy(), tr, 64, {"pan": y, "mul": y}, {"pan": te, "mul": te}, DSRSID_TASKS)
+        base = run_baselines(a.baselines, z_pan[tr], z_mul[tr], y[tr], z_pan, z_mul, 64, {"pan": y, "mul": y},
+                             {"pan": te, "mul": te}, DSRSID_TASKS, PROTOCOL, modalities=("pan", "mul"))
         out["baselines_s"] = time.perf_counter() - t
         out["baselines_mAP@all"] = {n: {k: round(v["mAP@all"], 4) for k, v in r.items()} for n, r in base.items()}
     # what the paper-scale config (80,000 pairs, 30 + 30 stage-1 epochs, 200 stage-2 epochs) would take, linearly

@@ -1,0 +1,38 @@
+"""Time README's first command, `papermill nbs/run_dsrsid.ipynb out.ipynb -p d_v 64`, step by step: the same library
+calls on the same defaults (twin, 1 seed, every baseline), without the notebook's figures. Prints one line per step
+and the total; nothing asserted (the target, <= 60 s on two CPU cores, is read off the output).
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_run_dsrsid.py [--threads 2] [--no-baselines]
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-baselines", action="store_true")
+    a = ap.parse_args()
+    os.environ.setdefault("RSR_PROGRESS", "0")
+    torch.set_num_threads(a.threads)
+    from rsr_nb.cmirnet.pipelines import DSRSIDExperiment, load_dsrsid, run_dsrsid
+    cfg = DSRSIDExperiment(d_v=64, show_figures=False, **({"baselines": []} if a.no_baselines else {}))
+    t0 = time.perf_counter()
+    data = load_dsrsid(cfg)
+    steps = {"render the twin (800 pairs)": time.perf_counter() - t0}
+    run = run_dsrsid(cfg, data)
+    steps.update(run.timings)
+    total = time.perf_counter() - t0
+    for k, v in steps.items():
+        print(f"{k:32s} {v:7.1f} s")
+    print(f"{'total (without the notebook)':32s} {total:7.1f} s   threads={a.threads}")
+    cm = [r for r in run.rows if r["method"] == "CMIR-NET" and r["metric"] == "mAP@all"]
+    print(json.dumps({r["task"]: round(r["value"], 2) for r in cm}))
+
+
+if __name__ == "__main__":
+    main()
