@@ -13,10 +13,13 @@ from .paper import PAPER_PROTOCOL, THESIS_MAP
 from ..report import markdown_table
 
 # %% auto #0
-__all__ = ['PUBLISHED_BASELINES', 'SIMPLE_BASELINES', 'README_SECTIONS', 'beats', 'against_paper', 'chance_line',
+__all__ = ['PUBLISHED_BASELINES', 'SIMPLE_BASELINES', 'README_SECTIONS', 'beats', 'against_paper', 'in_short', 'chance_line',
            'dsrsid_section', 'ucm_speech_section', 'ablation_section', 'lambda_selection_section']
 
-# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #a7ec6ea3
+# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #4eb22ade
+PUBLISHED_BASELINES = ("CCA", "SCM-Orth", "SCM-Seq", "DCMH", "SIDH-style")
+SIMPLE_BASELINES = ("Label space (stage 1)", "Label space (LogReg)", "Stage 1 only", "Chance (random embedding)")
+
 def _mean(df: pd.DataFrame, by: list) -> pd.Series:
     return df.groupby(by, sort=False)["value"].mean()
 
@@ -46,7 +49,25 @@ def against_paper(df: pd.DataFrame, metric: str = THESIS_MAP, by: tuple = ("task
         out.append(f"{where}: ours {ours:.1f} {'above' if ours > pap else 'below'} the thesis' {pap:.1f}")
     return out
 
-# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #61bb0a52
+# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #51a907c5
+def in_short(df: pd.DataFrame, metric: str = "mAP@all") -> str:
+    "One computed paragraph: CMIR-NET's best d_v against the strongest simple baseline, per task."
+    sub = df[df.metric == metric]
+    simple = [m for m in SIMPLE_BASELINES if m in set(sub.method) and not m.startswith("Chance")]
+    if "CMIR-NET" not in set(sub.method) or not simple:
+        return ""
+    parts = []
+    for task in dict.fromkeys(sub.task):
+        t = sub[sub.task == task]
+        cm = t[t.method == "CMIR-NET"].groupby("d_v")["value"].mean()
+        base = t[t.method.isin(simple)].groupby("method")["value"].mean()
+        best_dv, best_base = cm.idxmax(), base.idxmax()
+        gap = cm.max() - base.max()
+        parts.append(f"{task}: CMIR-NET at its best d_v ({best_dv}) {cm.max():.1f} against {best_base} "
+                     f"{base.max():.1f}, {'above' if gap > 0 else 'below'} it by {abs(gap):.1f} points")
+    return "**In short** (computed from the table above, " + metric + "): " + "; ".join(parts) + "."
+
+# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #5ed4d84b
 def chance_line(df: pd.DataFrame, metric: str = "mAP@all") -> str:
     "One line: the chance level per task (mean over seeds), from the rows of the random embedding."
     sub = df[(df.method == "Chance (random embedding)") & (df.metric == metric)]
@@ -56,10 +77,7 @@ def chance_line(df: pd.DataFrame, metric: str = "mAP@all") -> str:
     return f"chance level ({metric}, random embedding, same protocol): " + ", ".join(
         f"{t} {v:.1f} %" for t, v in per_task.items())
 
-# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #73434ef8
-PUBLISHED_BASELINES = ("CCA", "SCM-Orth", "SCM-Seq", "DCMH", "SIDH-style")
-SIMPLE_BASELINES = ("Label space (stage 1)", "Label space (LogReg)", "Stage 1 only", "Chance (random embedding)")
-
+# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #b6d4d712
 def _rows(run: dict) -> pd.DataFrame:
     df = pd.DataFrame(run["rows"])
     if "d_v" not in df and "d_v" in run["params"]:
@@ -68,6 +86,12 @@ def _rows(run: dict) -> pd.DataFrame:
 
 def _source(run: dict) -> str:
     return "**simulated twin**" if run["dataset"]["source"] == "simulated" else "real data"
+
+def _run_time(run: dict) -> str:
+    "The measured wall time of a run, with the machine it ran on."
+    v = run["versions"]
+    dev = v.get("cuda_device") or f"{v.get('cpu_count')} CPU cores, {v.get('torch_threads')} torch threads"
+    return f"{run['wall_time_s'] / 60:.1f} min ({dev}, {v.get('machine', '')})"
 
 def _seeds(run: dict) -> str:
     return f"{len(run['seeds'])} seed{'s' if len(run['seeds']) > 1 else ''}"
@@ -82,6 +106,7 @@ def dsrsid_section(runs: dict) -> str:
              f"Data: {_source(first)} ({first['dataset'].get('name')}); {_seeds(first)}; values in %, mean ± std over "
              f"seeds; the thesis' number in brackets (measured by the {PAPER_PROTOCOL}). Commands:", ""]
     lines += [f"    {runs[k]['command']}" for k in names]
+    lines += ["", "Measured run times: " + "; ".join(f"`{k}` {_run_time(runs[k])}" for k in names) + "."]
     cm = df[df.method == "CMIR-NET"]
     lines += ["", "CMIR-NET:", "", markdown_table(cm, index=("d_v", "metric"), columns=("task",)), "",
               "All methods on the same stage-1 features and split, standard mAP@all (code length = d_v; "
@@ -100,7 +125,7 @@ def ucm_speech_section(runs: dict) -> str:
     df = _rows(run)
     lines = ["### CMIR-NET on UC Merced image <-> speech", "",
              f"Data: {_source(run)}; {_seeds(run)}; values in %, mean ± std; thesis in brackets. Command:", "",
-             f"    {run['command']}", "",
+             f"    {run['command']}", "", f"Measured run time: {_run_time(run)}.", "",
              markdown_table(df[df.method == "CMIR-NET"], index=("d_v", "metric"), columns=("task",)), "",
              "All methods, standard mAP@all (same stage-1 features, pairs and queries):", "",
              markdown_table(df[df.metric == "mAP@all"], index=("method", "d_v"), columns=("task",), paper=False), "",
@@ -113,6 +138,9 @@ def ucm_speech_section(runs: dict) -> str:
             sub = df[(df.method != "CMIR-NET") | (df.d_v == dv)]
             ok, text = beats(sub, "CMIR-NET", rival, by=("task",))
             lines.append(f"- {'held' if ok else 'not held'} (d_v = {dv}): {text}.")
+    lines.append("")
+    lines.append(in_short(df))
+    lines.append("")
     cm = df[df.method == "CMIR-NET"]
     lines.append("- against the thesis' numbers (its 'mAP', mean P@10..50): "
                  + "; ".join(against_paper(cm, by=("task", "d_v"))) + ".")
@@ -135,6 +163,7 @@ def ablation_section(runs: dict) -> str:
              f"Data: {_source(run)}; {_seeds(run)}. One weight varied at a time around two bases: this project's "
              f"defaults (`rsr_nb`) and the thesis' weights (`thesis`); the thesis' numbers (brackets) stand only beside "
              f"rows measured around its own base. Command:", "", f"    {run['command']}", "",
+             f"Measured run time: {_run_time(run)}.", "",
              markdown_table(df, index=("base", "parameter", "setting"), columns=("task", "metric")), ""]
     return "\n".join(lines)
 
@@ -146,6 +175,7 @@ def lambda_selection_section(runs: dict) -> str:
     lines = ["### How the λ defaults were chosen", "",
              f"Data: {_source(run)}; {_seeds(run)}; validation split carved from each seed's own training items "
              f"(the test items never seen); validation mAP@all in %. Command:", "", f"    {run['command']}", "",
+             f"Measured run time: {_run_time(run)}.", "",
              markdown_table(df[df.metric == "mAP@all"], index=("method",), columns=("task",), paper=False), ""]
     for seed, c in run.get("chosen", {}).items():
         lines.append(f"- seed {seed}: best mean over both directions: `{c['candidate']}` "
