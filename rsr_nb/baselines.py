@@ -28,54 +28,73 @@ __all__ = ['BASELINES', 'CCABaseline', 'SCMBaseline', 'DCMHBaseline', 'SIDHBasel
 def _features(x, name: str, n_features: int | None = None, fitted_on: str = "") -> np.ndarray:
     "`x` (numpy array or torch tensor, any real dtype) as a checked float64 N x d numpy array."
     if isinstance(x, torch.Tensor):
-        if x.is_complex(): raise TypeError(f"{name} must hold real numbers, got a complex tensor")
+        if x.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got a complex tensor")
         x = x.detach().cpu().to(torch.float64).numpy()
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers (a float or int array or tensor), got dtype {arr.dtype}")
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_items x n_features), got shape {arr.shape}; "
-                         f"a single item is x.reshape(1, -1)")
-    if arr.shape[0] == 0: raise ValueError(f"{name} has no rows")
+        raise ValueError(
+            f"{name} must be a 2-D array (n_items x n_features), got shape {arr.shape}; "
+            f"a single item is x.reshape(1, -1)"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has no rows")
     arr = arr.astype(np.float64)
     bad = int((~np.isfinite(arr)).sum())
-    if bad: raise ValueError(f"{name} contains {bad} NaN or infinite values; clean or impute the features first")
+    if bad:
+        raise ValueError(f"{name} contains {bad} NaN or infinite values; clean or impute the features first")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features per row, but the baseline was fitted on {n_features} "
-                         f"({fitted_on}); pass features of the same modality and extractor")
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features per row, but the baseline was fitted on {n_features} "
+            f"({fitted_on}); pass features of the same modality and extractor"
+        )
     return arr
+
 
 def _labels_matrix(labels, n_rows: int) -> tuple[np.ndarray, bool]:
     """Labels -> (N x C 0/1 float matrix, multi-label?). Class indices (non-negative integers) give one-hot rows
     (C = largest index + 1), strings are mapped to class indices in sorted order, a 2-D 0/1 matrix is multi-hot."""
-    if isinstance(labels, torch.Tensor): labels = labels.detach().cpu().numpy()
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
     y = np.asarray(labels)
-    if y.dtype.kind == "b": y = y.astype(np.int64)
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
     if y.ndim == 0 or y.ndim > 2:
         raise ValueError(f"labels must be 1-D class indices or an N x C multi-hot matrix, got shape {y.shape}")
     if len(y) != n_rows:
-        raise ValueError(f"labels has {len(y)} rows but xa and xb have {n_rows}; "
-                         f"give one label (row) per training pair")
+        raise ValueError(
+            f"labels has {len(y)} rows but xa and xb have {n_rows}; give one label (row) per training pair"
+        )
     if y.ndim == 1 and y.dtype.kind in "USO":
-        try: _, y = np.unique(y.astype(str), return_inverse=True)
-        except (TypeError, ValueError) as e: raise TypeError(f"labels: could not read the class names ({e})") from None
+        try:
+            _, y = np.unique(y.astype(str), return_inverse=True)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"labels: could not read the class names ({e})") from None
     if y.dtype.kind not in "biuf":
         raise TypeError(f"labels must be class indices, class names or 0/1 multi-hot, got dtype {y.dtype}")
     if y.ndim == 2:
         if not np.isin(y, (0, 1)).all():
-            raise ValueError("labels: a 2-D label matrix must be 0/1 multi-hot (N x C); "
-                             "for class indices pass a 1-D array")
+            raise ValueError(
+                "labels: a 2-D label matrix must be 0/1 multi-hot (N x C); for class indices pass a 1-D array"
+            )
         return y.astype(np.float64), True
     if not np.isfinite(y).all() or (y < 0).any() or (y != np.round(y)).any():
-        raise ValueError("labels: 1-D labels must be class indices (non-negative integers) or class names; "
-                         "for multi-label data pass an N x C 0/1 matrix")
+        raise ValueError(
+            "labels: 1-D labels must be class indices (non-negative integers) or class names; "
+            "for multi-label data pass an N x C 0/1 matrix"
+        )
     y = y.astype(np.int64)
     return np.eye(int(y.max()) + 1)[y], False
+
 
 def _check_int(owner: str, name: str, value, low: int):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
-    if value < low: raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value}")
+    if value < low:
+        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value}")
+
 
 def _check_number(owner: str, name: str, value, low: float, strict: bool):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -83,13 +102,16 @@ def _check_number(owner: str, name: str, value, low: float, strict: bool):
     if not np.isfinite(value) or (value <= low if strict else value < low):
         raise ValueError(f"{owner}: {name} must be a finite number {'>' if strict else '>='} {low}, got {value}")
 
+
 def _standardise(x, mu=None, sd=None):
     x = np.asarray(x, dtype=np.float64)
-    if mu is None: mu, sd = x.mean(0), x.std(0) + 1e-8
+    if mu is None:
+        mu, sd = x.mean(0), x.std(0) + 1e-8
     return (x - mu) / sd, mu, sd
 
 # %% ../nbs/shared/16_baselines.ipynb #0ca13267
 _NOT_FITTED = "This %(name)s is not fitted yet: call fit(xa, xb, labels) first."
+
 
 @contextmanager
 def _one_thread():
@@ -102,14 +124,17 @@ def _one_thread():
     finally:
         torch.set_num_threads(n)
 
+
 class _Baseline(BaseEstimator):
     metric = "euclidean"
     _needs_labels = True
 
-    def fit(self,
-            xa,  # N x d_a training features of modality A (numpy array or torch tensor)
-            xb,  # N x d_b features of modality B, row i paired with xa's row i
-            labels=None):  # N class indices, N class names, or N x C 0/1 multi-hot (CCA does not need them)
+    def fit(
+        self,
+        xa,  # N x d_a training features of modality A (numpy array or torch tensor)
+        xb,  # N x d_b features of modality B, row i paired with xa's row i
+        labels=None,
+    ):  # N class indices, N class names, or N x C 0/1 multi-hot (CCA does not need them)
         "Check the parameters and the paired training data, then fit; returns self."
         xa, xb, lab, multilabel, state = self._fit_inputs(xa, xb, labels)
         with _one_thread():
@@ -126,7 +151,8 @@ class _Baseline(BaseEstimator):
         xa, xb = _features(xa, "xa"), _features(xb, "xb")
         if len(xa) != len(xb):
             raise ValueError(f"xa and xb must be paired row by row, got {len(xa)} rows in xa and {len(xb)} in xb")
-        if len(xa) < 2: raise ValueError(f"{type(self).__name__} needs at least 2 training pairs, got {len(xa)}")
+        if len(xa) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 training pairs, got {len(xa)}")
         for name, x in (("xa", xa), ("xb", xb)):
             if np.ptp(x, axis=0).max() == 0:
                 raise ValueError(f"{name}: every feature is constant over the training rows; nothing to learn from")
@@ -135,8 +161,9 @@ class _Baseline(BaseEstimator):
         lab, multilabel = (None, False) if labels is None else _labels_matrix(labels, len(xa))
         xa, mu_a, sd_a = _standardise(xa)
         xb, mu_b, sd_b = _standardise(xb)
-        state = dict(n_features_a_=xa.shape[1], n_features_b_=xb.shape[1],
-                     mu_a_=mu_a, sd_a_=sd_a, mu_b_=mu_b, sd_b_=sd_b)
+        state = dict(
+            n_features_a_=xa.shape[1], n_features_b_=xb.shape[1], mu_a_=mu_a, sd_a_=sd_a, mu_b_=mu_b, sd_b_=sd_b
+        )
         return xa, xb, lab, multilabel, state
 
     def _transform_input(self, x, side: str) -> np.ndarray:
@@ -160,7 +187,7 @@ def _cca_closed_form(p: np.ndarray, q: np.ndarray, k: int) -> tuple[tuple, tuple
     u, rho, vt = np.linalg.svd(ux.T @ uy)
     dirs = (vxt.T @ (u[:, :k] / sx[:, None]), vyt.T @ (vt[:k].T / sy[:, None]))
     rdiag = [np.diag(np.linalg.qr(d, mode="r")) for d in dirs]
-    wa = np.linalg.qr(dirs[0])[0] * np.sign(rdiag[0])       # scikit-learn's x weights: unit vectors, deflated space
+    wa = np.linalg.qr(dirs[0])[0] * np.sign(rdiag[0])  # scikit-learn's x weights: unit vectors, deflated space
     flip = np.sign(wa[np.argmax(np.abs(wa), axis=0), np.arange(k)])
     rot = [d * (flip / np.abs(r)) for d, r in zip(dirs, rdiag)]
     return (views[0][0], views[0][1], rot[0]), (views[1][0], views[1][1], rot[1]), rho[:k]
@@ -169,6 +196,7 @@ def _cca_closed_form(p: np.ndarray, q: np.ndarray, k: int) -> tuple[tuple, tuple
 class CCABaseline(_Baseline):
     """CCA (as scikit-learn's `CCA`, computed in closed form) to `code_length` dimensions after a 99.9 %-variance PCA
     of each standardised view; Euclidean ranking of float32 embeddings."""
+
     metric = "euclidean"
 
     def __init__(self, code_length: int = 32):  # embedding dimensions (fewer if the features carry fewer)
@@ -178,6 +206,7 @@ class CCABaseline(_Baseline):
 
     def _solve(self, xa, xb, lab, multilabel) -> dict:
         from sklearn.decomposition import PCA
+
         pca_a, pca_b = PCA(0.999, svd_solver="full").fit(xa), PCA(0.999, svd_solver="full").fit(xb)
         pa, pb = pca_a.transform(xa), pca_b.transform(xb)
         k = min(self.code_length, pa.shape[1], pb.shape[1], len(xa) - 1)
@@ -200,6 +229,7 @@ class CCABaseline(_Baseline):
 def _top_singular_pair(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Top left and right singular vectors of `m` from the smaller of the symmetric eigenproblems m m^T, m^T m."
     from scipy.linalg import eigh
+
     if m.shape[0] <= m.shape[1]:
         lam, u = eigh(m @ m.T, subset_by_index=[m.shape[0] - 1, m.shape[0] - 1])
         u = u[:, 0]
@@ -208,20 +238,25 @@ def _top_singular_pair(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v, u = _top_singular_pair(m.T)
     return u, v
 
+
 def _sign_rule(wa: np.ndarray, wb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Flip each bit's (wa, wb) columns together so that the largest |entry| of wa is positive."
     s = np.sign(wa[np.argmax(np.abs(wa), axis=0), np.arange(wa.shape[1])])
     s[s == 0] = 1
     return wa * s, wb * s
 
+
 class SCMBaseline(_Baseline):
     "SCM hashing, `variant='orth'` or `'seq'`, `code_length` bits; Hamming ranking of uint8 0/1 codes."
+
     metric = "hamming"
 
-    def __init__(self,
-                 code_length: int = 32,  # bits per code
-                 variant: str = "orth",  # 'orth' (all bits at once) or 'seq' (bit by bit on the residual)
-                 reg: float = 1e-4):  # ridge on X^T X and Y^T Y, times the number of pairs
+    def __init__(
+        self,
+        code_length: int = 32,  # bits per code
+        variant: str = "orth",  # 'orth' (all bits at once) or 'seq' (bit by bit on the residual)
+        reg: float = 1e-4,
+    ):  # ridge on X^T X and Y^T Y, times the number of pairs
         self.code_length, self.variant, self.reg = code_length, variant, reg
 
     def _check_params(self):
@@ -232,11 +267,14 @@ class SCMBaseline(_Baseline):
 
     def _solve(self, x, y, lab, multilabel) -> dict:
         from scipy.linalg import LinAlgError, cholesky, eigh, solve_triangular
+
         lab = lab / (np.linalg.norm(lab, axis=1, keepdims=True) + 1e-12)
         n, da, db = len(x), x.shape[1], y.shape[1]
         if self.variant == "orth" and self.code_length > da + db:
-            raise ValueError(f"SCMBaseline: SCM-Orth gives at most d_a + d_b = {da + db} bits, got code_length="
-                             f"{self.code_length}; use variant='seq' or a shorter code")
+            raise ValueError(
+                f"SCMBaseline: SCM-Orth gives at most d_a + d_b = {da + db} bits, got code_length="
+                f"{self.code_length}; use variant='seq' or a shorter code"
+            )
         cxx = x.T @ x + self.reg * n * np.eye(da)
         cyy = y.T @ y + self.reg * n * np.eye(db)
         try:
@@ -245,11 +283,11 @@ class SCMBaseline(_Baseline):
                 a = np.block([[np.zeros((da, da)), cxy], [cxy.T, np.zeros((db, db))]])
                 b = np.block([[cxx, np.zeros((da, db))], [np.zeros((db, da)), cyy]])
                 vals, vecs = eigh(a, b)
-                top = vecs[:, np.argsort(vals)[::-1][:self.code_length]]
+                top = vecs[:, np.argsort(vals)[::-1][: self.code_length]]
                 wa, wb = top[:da], top[da:]
             else:
                 lx, ly = cholesky(cxx, lower=True), cholesky(cyy, lower=True)
-                ix = partial(solve_triangular, lx, lower=True)        # v -> Lx^-1 v
+                ix = partial(solve_triangular, lx, lower=True)  # v -> Lx^-1 v
                 iy = partial(solve_triangular, ly, lower=True)
                 # M_0 = Lx^-1 (c X^T S Y) Ly^-T, without forming S: c (2 (X^T L)(L^T Y) - (X^T 1)(1^T Y))
                 m = self.code_length * (2 * ix(x.T @ lab) @ iy(y.T @ lab).T - np.outer(ix(x.sum(0)), iy(y.sum(0))))
@@ -260,8 +298,10 @@ class SCMBaseline(_Baseline):
                     wb[:, t] = solve_triangular(ly, v, lower=True, trans="T") / np.sqrt(2)
                     m = m - np.outer(ix(x.T @ np.sign(x @ wa[:, t])), iy(y.T @ np.sign(y @ wb[:, t])))
         except LinAlgError as e:
-            raise ValueError(f"SCMBaseline: X^T X + reg N I is not positive definite ({e}); "
-                             f"the features are rank-deficient, use reg > 0") from None
+            raise ValueError(
+                f"SCMBaseline: X^T X + reg N I is not positive definite ({e}); "
+                f"the features are rank-deficient, use reg > 0"
+            ) from None
         wa, wb = _sign_rule(wa, wb)
         return dict(wa_=wa, wb_=wb)
 
@@ -276,6 +316,7 @@ class SCMBaseline(_Baseline):
 # %% ../nbs/shared/16_baselines.ipynb #12d4b854
 class _HashingNets(_Baseline):
     "Shared parts of DCMH and SIDH-style: parameter checks, the two MLP towers, 0/1 codes from their signs."
+
     metric = "hamming"
 
     def _check_params(self):
@@ -310,16 +351,20 @@ class _HashingNets(_Baseline):
         x = self._transform_input(x, "b")
         return self._codes(self.g_, x)
 
+
 class DCMHBaseline(_HashingNets):
     "DCMH's objective on MLP towers over stage-1 features; `code_length`-bit codes, Hamming ranking."
-    def __init__(self,
-                 code_length: int = 32,  # bits per code
-                 epochs: int = 60,  # passes over the training pairs
-                 batch_size: int = 128,  # pairs per step (at most the number of pairs)
-                 lr: float = 1e-3,  # Adam learning rate
-                 gamma: float = 1.0,  # weight of ||B - F||^2 + ||B - G||^2
-                 eta: float = 1.0,  # weight of the bit balance
-                 seed: int = 0):  # initial weights, dropout and batch order
+
+    def __init__(
+        self,
+        code_length: int = 32,  # bits per code
+        epochs: int = 60,  # passes over the training pairs
+        batch_size: int = 128,  # pairs per step (at most the number of pairs)
+        lr: float = 1e-3,  # Adam learning rate
+        gamma: float = 1.0,  # weight of ||B - F||^2 + ||B - G||^2
+        eta: float = 1.0,  # weight of the bit balance
+        seed: int = 0,
+    ):  # initial weights, dropout and batch order
         self.code_length, self.epochs, self.batch_size, self.lr = code_length, epochs, batch_size, lr
         self.gamma, self.eta, self.seed = gamma, eta, seed
 
@@ -334,7 +379,7 @@ class DCMHBaseline(_HashingNets):
             codes = {}
 
             @torch.no_grad()
-            def update_codes():   # B = sign(F + G) of all training pairs, with the networks in eval mode
+            def update_codes():  # B = sign(F + G) of all training pairs, with the networks in eval mode
                 f.eval()
                 g.eval()
                 b = torch.sign(f(xa) + g(xb))
@@ -347,29 +392,36 @@ class DCMHBaseline(_HashingNets):
                 fa, gb = f(a), g(b)
                 s = (l @ l.T > 0).float()
                 bi = codes["b"][i]
-                return {"total": pairwise_likelihood_loss(f=fa, g=gb, s=s)
-                                 + self.gamma * (((bi - fa) ** 2).mean() + ((bi - gb) ** 2).mean())
-                                 + self.eta * ((fa.mean(0) ** 2).sum() + (gb.mean(0) ** 2).sum()) / self.code_length}
+                return {
+                    "total": pairwise_likelihood_loss(f=fa, g=gb, s=s)
+                    + self.gamma * (((bi - fa) ** 2).mean() + ((bi - gb) ** 2).mean())
+                    + self.eta * ((fa.mean(0) ** 2).sum() + (gb.mean(0) ** 2).sum()) / self.code_length
+                }
 
             pairs = tensor_batches((xa, xb, lab, torch.arange(len(xa))), min(self.batch_size, len(xa)), self.seed)
 
-            def batches(epoch):   # DCMH alternates: the codes B of all pairs, then an epoch of network updates
-                if epoch: update_codes()
+            def batches(epoch):  # DCMH alternates: the codes B of all pairs, then an epoch of network updates
+                if epoch:
+                    update_codes()
                 yield from pairs(epoch)
 
             update_codes()
             history = train_modules([f, g], loss_fn, batches, self.epochs, lr=self.lr, show_progress=False)
         return dict(f_=f, g_=g, codes_=codes["b"].numpy(), history_=history)
 
+
 class SIDHBaseline(_HashingNets):
     "SIDH-style hashing: shared classifier on tanh codes of both sources + pairwise likelihood + quantisation."
-    def __init__(self,
-                 code_length: int = 32,  # bits per code
-                 epochs: int = 60,  # passes over the training pairs
-                 batch_size: int = 128,  # pairs per step (at most the number of pairs)
-                 lr: float = 1e-3,  # Adam learning rate
-                 gamma: float = 1.0,  # weight of the quantisation term (|h| - 1)^2
-                 seed: int = 0):  # initial weights, dropout and batch order
+
+    def __init__(
+        self,
+        code_length: int = 32,  # bits per code
+        epochs: int = 60,  # passes over the training pairs
+        batch_size: int = 128,  # pairs per step (at most the number of pairs)
+        lr: float = 1e-3,  # Adam learning rate
+        gamma: float = 1.0,  # weight of the quantisation term (|h| - 1)^2
+        seed: int = 0,
+    ):  # initial weights, dropout and batch order
         self.code_length, self.epochs, self.batch_size, self.lr = code_length, epochs, batch_size, lr
         self.gamma, self.seed = gamma, seed
 
@@ -379,36 +431,50 @@ class SIDHBaseline(_HashingNets):
             f, g = self._towers(xa.shape[1], xb.shape[1])
             torch.manual_seed(self.seed)
             cls = nn.Linear(self.code_length, lab.shape[1])
-            if multilabel: ce = lambda z, l: F.binary_cross_entropy_with_logits(cls(z), l)
-            else: ce = lambda z, l: F.cross_entropy(cls(z), l.argmax(1))
+            if multilabel:
+                ce = lambda z, l: F.binary_cross_entropy_with_logits(cls(z), l)
+            else:
+                ce = lambda z, l: F.cross_entropy(cls(z), l.argmax(1))
 
             def loss_fn(a, b, l):
                 ha, hb = torch.tanh(f(a)), torch.tanh(g(b))
                 s = (l @ l.T > 0).float()
-                return {"total": ce(ha, l) + ce(hb, l) + pairwise_likelihood_loss(f=ha * 4, g=hb * 4, s=s)
-                                 + self.gamma * (((ha.abs() - 1) ** 2).mean() + ((hb.abs() - 1) ** 2).mean())}
+                return {
+                    "total": ce(ha, l)
+                    + ce(hb, l)
+                    + pairwise_likelihood_loss(f=ha * 4, g=hb * 4, s=s)
+                    + self.gamma * (((ha.abs() - 1) ** 2).mean() + ((hb.abs() - 1) ** 2).mean())
+                }
 
-            history = train_modules([f, g, cls],
-                                    loss_fn,
-                                    tensor_batches((xa, xb, lab), min(self.batch_size, len(xa)), self.seed),
-                                    self.epochs,
-                                    lr=self.lr,
-                                    show_progress=False)
+            history = train_modules(
+                [f, g, cls],
+                loss_fn,
+                tensor_batches((xa, xb, lab), min(self.batch_size, len(xa)), self.seed),
+                self.epochs,
+                lr=self.lr,
+                show_progress=False,
+            )
         return dict(f_=f, g_=g, cls_=cls, history_=history)
 
 # %% ../nbs/shared/16_baselines.ipynb #656d6c00
-BASELINES = {"CCA": CCABaseline,
-             "SCM-Orth": partial(SCMBaseline, variant="orth"),
-             "SCM-Seq": partial(SCMBaseline, variant="seq"),
-             "DCMH": DCMHBaseline,
-             "SIDH-style": SIDHBaseline}
+BASELINES = {
+    "CCA": CCABaseline,
+    "SCM-Orth": partial(SCMBaseline, variant="orth"),
+    "SCM-Seq": partial(SCMBaseline, variant="seq"),
+    "DCMH": DCMHBaseline,
+    "SIDH-style": SIDHBaseline,
+}
 
-def make_baseline(name: str,  # a key of BASELINES
-                  code_length: int,  # embedding dimensions (CCA) or bits (hashing)
-                  seed: int = 0):  # for the stochastic ones (DCMH, SIDH-style); the others are deterministic
+
+def make_baseline(
+    name: str,  # a key of BASELINES
+    code_length: int,  # embedding dimensions (CCA) or bits (hashing)
+    seed: int = 0,
+):  # for the stochastic ones (DCMH, SIDH-style); the others are deterministic
     "A baseline by its table name, unfitted."
     if not isinstance(name, str) or name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
     model = BASELINES[name](code_length=code_length)
-    if "seed" in model.get_params(): model.set_params(seed=seed)
+    if "seed" in model.get_params():
+        model.set_params(seed=seed)
     return model

@@ -30,7 +30,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> int:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
     if deterministic:
         # cuBLAS needs a fixed workspace for reproducible matrix products (read when CUDA first initialises)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -42,15 +43,20 @@ def seed_everything(seed: int, deterministic: bool = True) -> int:
 # %% ../nbs/foundation/00_core.ipynb #1ac48218
 def get_device(device: str | torch.device = "auto") -> torch.device:
     "Resolve `'auto'` (CUDA when present, else CPU), `'cpu'`, `'cuda'` or `'cuda:N'` to a `torch.device`."
-    if isinstance(device, torch.device): device = str(device)
+    if isinstance(device, torch.device):
+        device = str(device)
     if not isinstance(device, str):
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     name = device.strip().lower()
-    if name == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu": return torch.device("cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for but torch sees no CUDA GPU here; use device='auto' or 'cpu'")
+            raise ValueError(
+                f"device={device!r} was asked for but torch sees no CUDA GPU here; use device='auto' or 'cpu'"
+            )
         dev = torch.device(name)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
@@ -61,25 +67,36 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
 def data_root(env: str = "RSR_DATA") -> Path:
     "The folder that holds real datasets: `$RSR_DATA`, else `$XDG_CACHE_HOME/rsr_nb` (default `~/.cache/rsr_nb`)."
     val = os.environ.get(env)
-    if val: return Path(val).expanduser().resolve()
+    if val:
+        return Path(val).expanduser().resolve()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return (Path(cache).expanduser() / "rsr_nb").resolve()
 
 # %% ../nbs/foundation/00_core.ipynb #f4f61fa4
 def to_jsonable(obj: Any) -> Any:
     "Convert `obj` to plain JSON values: NumPy/torch scalars and arrays to numbers and lists, NaN and inf to `None`."
-    if isinstance(obj, dict): return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)): return [to_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor): return to_jsonable(obj.detach().cpu().tolist())
-    if isinstance(obj, np.ndarray): return to_jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)): return bool(obj)
-    if isinstance(obj, (int, np.integer)): return int(obj)
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return to_jsonable(obj.detach().cpu().tolist())
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
     if isinstance(obj, (float, np.floating)):
         return float(obj) if math.isfinite(float(obj)) else None
-    if isinstance(obj, Path): return str(obj)
-    if obj is None or isinstance(obj, str): return obj
-    if isinstance(obj, torch.device): return str(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, torch.device):
+        return str(obj)
     raise TypeError(f"cannot write a {type(obj).__name__} to JSON: {obj!r}")
+
 
 def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> Path:
     "Write `obj` as JSON to `path` atomically (temporary file in the same folder, fsync, rename)."
@@ -89,9 +106,12 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text); f.flush(); os.fsync(f.fileno())
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes the file private; a results file is an ordinary file
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a results file is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -102,21 +122,32 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> Path:
 def _in_notebook_with_widgets() -> bool:
     try:
         from IPython import get_ipython
+
         ip = get_ipython()
-        if ip is None or "IPKernelApp" not in ip.config: return False
+        if ip is None or "IPKernelApp" not in ip.config:
+            return False
         import ipywidgets  # noqa: F401
-    except Exception: return False
+    except Exception:
+        return False
     # papermill executes through a kernel too, but nobody watches a widget there
     return "PAPERMILL_EXECUTION" not in os.environ and not os.environ.get("PAPERMILL_INPUT_PATH")
 
-def progress(iterable: Iterable | None = None, desc: str | None = None, total: int | None = None,
-             disable: bool | None = None, **kwargs):
+
+def progress(
+    iterable: Iterable | None = None,
+    desc: str | None = None,
+    total: int | None = None,
+    disable: bool | None = None,
+    **kwargs,
+):
     "A tqdm progress bar that suits where it runs (terminal, JupyterLab, papermill); `RSR_PROGRESS=0` disables it."
-    if disable is None: disable = os.environ.get("RSR_PROGRESS", "1") in ("0", "false", "False", "no")
+    if disable is None:
+        disable = os.environ.get("RSR_PROGRESS", "1") in ("0", "false", "False", "no")
     if _in_notebook_with_widgets():
         from tqdm.notebook import tqdm as _tqdm
     else:
         from tqdm.std import tqdm as _tqdm
+
         kwargs.setdefault("file", sys.stderr)
         kwargs.setdefault("mininterval", 1.0)
     return _tqdm(iterable, desc=desc, total=total, disable=disable, dynamic_ncols=True, **kwargs)
@@ -128,18 +159,27 @@ def check_int(name: str, value, minimum: int = 1) -> int:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
+
 def check_number(name: str, value, minimum: float = 0.0, maximum: float | None = None) -> float:
     "`value` must be a finite number in [`minimum`, `maximum`]."
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value) \
-            or value < minimum or (maximum is not None and value > maximum):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
         rng = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise ValueError(f"{name} must be a number {rng}, got {value!r}")
     return float(value)
 
+
 def check_choice(name: str, value, choices) -> str:
     "`value` must be one of `choices`."
-    if value not in choices: raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
+
 
 def check_seeds(seeds) -> list[int]:
     "`seeds` must be a non-empty list of distinct non-negative integers (a repeated seed would fake a spread of 0)."
@@ -148,8 +188,10 @@ def check_seeds(seeds) -> list[int]:
     if bad:
         raise ValueError(f"seeds must be a non-empty list of non-negative integers, e.g. [0, 1, 2]; got {seeds!r}")
     if len(set(int(s) for s in seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, got {list(seeds)!r}: a repeated seed repeats the same run and "
-                         f"would report a spread that is not there")
+        raise ValueError(
+            f"seeds must be distinct, got {list(seeds)!r}: a repeated seed repeats the same run and "
+            f"would report a spread that is not there"
+        )
     return [int(s) for s in seeds]
 
 # %% ../nbs/foundation/00_core.ipynb #cb149e9c
@@ -174,6 +216,7 @@ def as_features(
         raise ValueError(f"{name} has {len(t)} rows, expected {rows} (one per item)")
     return t
 
+
 def as_labels(
     name: str,  # the argument's name, for messages
     y,  # N class labels (ints or strings) or an N x C 0/1 multi-hot matrix
@@ -187,14 +230,17 @@ def as_labels(
         raise ValueError(f"{name} has {len(arr)} entries, expected {rows} (one per item)")
     if multilabel:
         if arr.ndim != 2 or not np.isin(arr, (0, 1)).all():
-            raise ValueError(f"{name} must be an N x C matrix of 0/1 values for multi-label training, "
-                             f"got shape {arr.shape}")
+            raise ValueError(
+                f"{name} must be an N x C matrix of 0/1 values for multi-label training, got shape {arr.shape}"
+            )
         if n_classes is not None and arr.shape[1] != n_classes:
             raise ValueError(f"{name} has {arr.shape[1]} label columns but n_classes={n_classes}")
         return torch.as_tensor(arr.astype(np.float32)), None
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class labels (use multilabel=True for multi-hot rows), "
-                         f"got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 1-D array of class labels (use multilabel=True for multi-hot rows), "
+            f"got shape {arr.shape}"
+        )
     names = None
     if arr.dtype.kind in "USO":
         names = sorted({str(v) for v in arr})
@@ -209,6 +255,8 @@ def as_labels(
     if len(arr) and arr.min() < 0:
         raise ValueError(f"{name} must hold class indices >= 0, got {int(arr.min())}")
     if n_classes is not None and len(arr) and arr.max() >= n_classes:
-        raise ValueError(f"{name} holds class index {int(arr.max())} but n_classes={n_classes}: "
-                         f"n_classes must exceed the largest class index")
+        raise ValueError(
+            f"{name} holds class index {int(arr.max())} but n_classes={n_classes}: "
+            f"n_classes must exceed the largest class index"
+        )
     return torch.as_tensor(arr), names

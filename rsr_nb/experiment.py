@@ -26,10 +26,12 @@ __all__ = ['Experiment', 'RetrievalTask', 'evaluate_tasks', 'check_baselines', '
 # %% ../nbs/shared/18_experiment.ipynb #f5b5d682
 _NOTEBOOK_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
+
 @dataclass
 class Experiment:
     "Base of a run notebook's parameters: subclasses declare the fields (with the notebook's defaults) and `check()`."
-    notebook: ClassVar[str] = ""          # the run notebook, e.g. "nbs/run_dsrsid.ipynb"
+
+    notebook: ClassVar[str] = ""  # the run notebook, e.g. "nbs/run_dsrsid.ipynb"
 
     def __post_init__(self):
         self.check()
@@ -54,14 +56,20 @@ class Experiment:
     def from_notebook(cls, namespace: dict) -> "Experiment":
         "Build from a run notebook's variables (`globals()`); any unknown parameter stops the run with the known names."
         known = set(cls.parameter_names())
-        user = {k for k, v in namespace.items()
-                if not k.startswith("_") and k not in _NOTEBOOK_NAMES
-                and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
+        user = {
+            k
+            for k, v in namespace.items()
+            if not k.startswith("_")
+            and k not in _NOTEBOOK_NAMES
+            and not isinstance(v, (types.ModuleType, types.FunctionType, type))
+        }
         unknown = sorted(user - known)
         if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for {cls.notebook or cls.__name__}; "
-                             f"known parameters: {', '.join(cls.parameter_names())} "
-                             f"(`papermill --help-notebook {cls.notebook}` lists them with their meaning)")
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(unknown)} for {cls.notebook or cls.__name__}; "
+                f"known parameters: {', '.join(cls.parameter_names())} "
+                f"(`papermill --help-notebook {cls.notebook}` lists them with their meaning)"
+            )
         missing = sorted(known - set(namespace))
         if missing:
             raise ValueError(f"the parameters cell does not define {', '.join(missing)}")
@@ -90,9 +98,11 @@ class Experiment:
 @dataclass(frozen=True)
 class RetrievalTask:
     "One column of a retrieval table: queries from modality `query`, gallery of modality `gallery`."
-    name: str          # e.g. "Pan->Mul"
-    query: str         # the query modality's key in the embeddings / labels dicts
-    gallery: str       # the gallery modality's key
+
+    name: str  # e.g. "Pan->Mul"
+    query: str  # the query modality's key in the embeddings / labels dicts
+    gallery: str  # the gallery modality's key
+
 
 def evaluate_tasks(
     emb: dict,  # modality -> N x d embeddings of every item (training and test)
@@ -107,8 +117,15 @@ def evaluate_tasks(
     for t in tasks:
         qi = torch.as_tensor(np.asarray(queries[t.query]), dtype=torch.int64)
         q = emb[t.query][qi]
-        out[t.name] = evaluate_retrieval(q, emb[t.gallery], labels[t.query][qi], labels[t.gallery], protocol,
-                                         self_index=qi if t.query == t.gallery else None, per_query=per_query)
+        out[t.name] = evaluate_retrieval(
+            q,
+            emb[t.gallery],
+            labels[t.query][qi],
+            labels[t.gallery],
+            protocol,
+            self_index=qi if t.query == t.gallery else None,
+            per_query=per_query,
+        )
     return out
 
 # %% ../nbs/shared/18_experiment.ipynb #c14bdba3
@@ -119,6 +136,7 @@ def check_baselines(names) -> list[str]:
     for n in names:
         check_choice("each baseline", n, tuple(BASELINES))
     return list(names)
+
 
 def run_baselines(
     names,  # baseline names (rsr_nb.baselines.BASELINES)
@@ -139,7 +157,10 @@ def run_baselines(
     out = {}
     for name in progress(list(names), desc="baselines"):
         m = make_baseline(name, code_length, seed=seed).fit(train_a, train_b, train_labels)
-        emb = {modalities[0]: torch.as_tensor(m.transform_a(all_a)), modalities[1]: torch.as_tensor(m.transform_b(all_b))}
+        emb = {
+            modalities[0]: torch.as_tensor(m.transform_a(all_a)),
+            modalities[1]: torch.as_tensor(m.transform_b(all_b)),
+        }
         out[name] = evaluate_tasks(emb, labels, queries, tasks, dataclasses.replace(protocol, metric=m.metric))
     return out
 
@@ -148,4 +169,6 @@ def assert_disjoint(train, test, what: str = "items") -> None:
     "Raise if any index is both in `train` and in `test`."
     both = np.intersect1d(np.asarray(train), np.asarray(test))
     if len(both):
-        raise AssertionError(f"{len(both)} {what} are both in training and in the test queries, e.g. {both[:5].tolist()}")
+        raise AssertionError(
+            f"{len(both)} {what} are both in training and in the test queries, e.g. {both[:5].tolist()}"
+        )

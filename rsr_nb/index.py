@@ -16,11 +16,14 @@ __all__ = ['METRICS', 'check_metric', 'unpack_bits', 'prepare_features', 'pairwi
 METRICS = ("euclidean", "sqeuclidean", "cosine", "dot", "l1", "hamming", "hamming-packed")
 _ALIASES = {"l2": "euclidean", "manhattan": "l1", "cityblock": "l1", "inner": "dot", "ip": "dot"}
 
+
 def check_metric(metric: str) -> str:
     "Normalise a metric name (aliases: l2, manhattan, cityblock, ip), or fail with the list of known ones."
     m = _ALIASES.get(str(metric).lower(), str(metric).lower())
-    if m not in METRICS: raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+    if m not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
     return m
+
 
 def unpack_bits(codes) -> torch.Tensor:
     "Unpack uint8 codes packed by `np.packbits` (big-endian bit order, as NumPy) into a 0/1 float32 tensor."
@@ -30,26 +33,37 @@ def unpack_bits(codes) -> torch.Tensor:
     shifts = torch.arange(7, -1, -1, device=codes.device, dtype=torch.uint8)
     return ((codes.unsqueeze(-1) >> shifts) & 1).reshape(*codes.shape[:-1], -1).float()
 
+
 def _as_2d(x, name: str) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if t.ndim != 2: raise ValueError(f"{name} must be a 2-D array (n_items x dim), got shape {tuple(t.shape)}")
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_items x dim), got shape {tuple(t.shape)}")
     return t
+
 
 def prepare_features(x, metric: str, name: str = "features") -> torch.Tensor:
     "Check `x` and bring it to the float form that `metric` works on (unit rows for cosine, 0/1 for Hamming)."
     metric = check_metric(metric)
     t = _as_2d(x, name)
-    if metric == "hamming-packed": return unpack_bits(t)
-    if t.dtype == torch.bool: t = t.float()
-    if not torch.is_floating_point(t): t = t.float()
-    elif t.dtype not in (torch.float32, torch.float64): t = t.float()
-    if not torch.isfinite(t).all(): raise ValueError(f"{name} contains NaN or infinite values")
+    if metric == "hamming-packed":
+        return unpack_bits(t)
+    if t.dtype == torch.bool:
+        t = t.float()
+    if not torch.is_floating_point(t):
+        t = t.float()
+    elif t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
     if metric == "hamming":
         vals = torch.unique(t)
         if not (set(vals.tolist()) <= {0.0, 1.0} or set(vals.tolist()) <= {-1.0, 1.0}):
-            raise ValueError(f"{name}: Hamming codes must be 0/1 or -1/+1; for packed bytes use metric='hamming-packed'")
+            raise ValueError(
+                f"{name}: Hamming codes must be 0/1 or -1/+1; for packed bytes use metric='hamming-packed'"
+            )
         t = (t > 0).float()
-    if metric == "cosine": t = torch.nn.functional.normalize(t, dim=1)
+    if metric == "cosine":
+        t = torch.nn.functional.normalize(t, dim=1)
     return t
 
 # %% ../nbs/foundation/01_index.ipynb #d2cae37d
@@ -58,11 +72,14 @@ def pairwise_similarity(query: torch.Tensor, gallery: torch.Tensor, metric: str)
     metric = check_metric(metric)
     if query.shape[1] != gallery.shape[1]:
         raise ValueError(f"query and gallery dimensions differ: {query.shape[1]} vs {gallery.shape[1]}")
-    if query.dtype != gallery.dtype: query, gallery = query.float(), gallery.float()
-    if metric in ("cosine", "dot"): return query @ gallery.T
+    if query.dtype != gallery.dtype:
+        query, gallery = query.float(), gallery.float()
+    if metric in ("cosine", "dot"):
+        return query @ gallery.T
     if metric in ("hamming", "hamming-packed"):
         return -(query.sum(1, keepdim=True) + gallery.sum(1)[None, :] - 2 * (query @ gallery.T))
-    if metric == "l1": return -torch.cdist(query, gallery, p=1)
+    if metric == "l1":
+        return -torch.cdist(query, gallery, p=1)
     # |q|^2 + |g|^2 - 2 q.g, with the product and the gallery norms fused in one addmm
     sq = torch.addmm((gallery * gallery).sum(1)[None, :], query, gallery.T, alpha=-2)
     sq.add_((query * query).sum(1, keepdim=True)).clamp_min_(0)
@@ -72,10 +89,14 @@ def pairwise_similarity(query: torch.Tensor, gallery: torch.Tensor, metric: str)
 def _faiss():
     try:
         import faiss
+
         return faiss
-    except ImportError: return None
+    except ImportError:
+        return None
+
 
 _FAISS_METRICS = ("euclidean", "sqeuclidean", "cosine", "dot", "l1")
+
 
 def _topk_stable(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     "Top-k of each row by score, descending, ties broken by the lower column index."
@@ -89,58 +110,81 @@ def _topk_stable(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tens
     order = torch.sort(val, dim=1, descending=True, stable=True).indices
     return val.gather(1, order), idx.gather(1, order)
 
-def knn(query, gallery, k: int = 10, metric: str = "euclidean", exclude_self: bool = False,
-        chunk_size: int = 1024, backend: str = "auto", device: str | torch.device = "cpu"):
+
+def knn(
+    query,
+    gallery,
+    k: int = 10,
+    metric: str = "euclidean",
+    exclude_self: bool = False,
+    chunk_size: int = 1024,
+    backend: str = "auto",
+    device: str | torch.device = "cpu",
+):
     "Exact top-`k` gallery items for each query: `(scores, indices)`, both Q x k, scores as similarities."
     metric = check_metric(metric)
-    if backend not in ("auto", "torch", "faiss"): raise ValueError(f"backend must be 'auto', 'torch' or 'faiss', got {backend!r}")
+    if backend not in ("auto", "torch", "faiss"):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'faiss', got {backend!r}")
     q, g = prepare_features(query, metric, "query"), prepare_features(gallery, metric, "gallery")
-    if q.shape[1] != g.shape[1]: raise ValueError(f"query and gallery dimensions differ: {q.shape[1]} vs {g.shape[1]}")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"query and gallery dimensions differ: {q.shape[1]} vs {g.shape[1]}")
     if exclude_self and q.shape[0] != g.shape[0]:
-        raise ValueError(f"exclude_self=True needs the queries to be the gallery (same length), got {q.shape[0]} and {g.shape[0]}")
+        raise ValueError(
+            f"exclude_self=True needs the queries to be the gallery (same length), got {q.shape[0]} and {g.shape[0]}"
+        )
     n_avail = g.shape[0] - (1 if exclude_self else 0)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_avail:
         raise ValueError(f"k must be an integer between 1 and {n_avail} (the searchable gallery size), got {k!r}")
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1: raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     use_faiss = backend == "faiss" or (backend == "auto" and _faiss() is not None and metric in _FAISS_METRICS)
     if use_faiss:
-        if _faiss() is None: raise ImportError("backend='faiss' needs faiss: pip install faiss-cpu (or use backend='torch')")
-        if metric not in _FAISS_METRICS: raise ValueError(f"faiss backend does not support metric {metric!r}; use backend='torch'")
+        if _faiss() is None:
+            raise ImportError("backend='faiss' needs faiss: pip install faiss-cpu (or use backend='torch')")
+        if metric not in _FAISS_METRICS:
+            raise ValueError(f"faiss backend does not support metric {metric!r}; use backend='torch'")
         return _knn_faiss(q, g, k, metric, exclude_self)
     dev = torch.device(device)
     q, g = q.to(dev), g.to(dev)
     out_s, out_i = [], []
     for start in range(0, q.shape[0], chunk_size):
-        s = pairwise_similarity(q[start:start + chunk_size], g, metric)
+        s = pairwise_similarity(q[start : start + chunk_size], g, metric)
         if exclude_self:
             rows = torch.arange(s.shape[0], device=dev)
             s[rows, rows + start] = -torch.inf
         v, i = _topk_stable(s, k)
-        out_s.append(v.cpu()); out_i.append(i.cpu())
+        out_s.append(v.cpu())
+        out_i.append(i.cpu())
     return torch.cat(out_s), torch.cat(out_i)
+
 
 def _knn_faiss(q: torch.Tensor, g: torch.Tensor, k: int, metric: str, exclude_self: bool):
     faiss = _faiss()
     qn, gn = np.ascontiguousarray(q.float().numpy()), np.ascontiguousarray(g.float().numpy())
     d = gn.shape[1]
-    if metric in ("cosine", "dot"): index = faiss.IndexFlatIP(d)
-    elif metric == "l1": index = faiss.IndexFlat(d, faiss.METRIC_L1)
-    else: index = faiss.IndexFlatL2(d)
+    if metric in ("cosine", "dot"):
+        index = faiss.IndexFlatIP(d)
+    elif metric == "l1":
+        index = faiss.IndexFlat(d, faiss.METRIC_L1)
+    else:
+        index = faiss.IndexFlatL2(d)
     index.add(gn)
     extra = min(g.shape[0], k + 1 + (1 if exclude_self else 0))  # one spare so ties at the k-th place can be seen
     _, cand = index.search(qn, extra)
     cand = torch.from_numpy(cand.astype(np.int64))
     s = _cand_scores(q, g, cand, metric)
-    if exclude_self: s[cand == torch.arange(q.shape[0])[:, None]] = -torch.inf
+    if exclude_self:
+        s[cand == torch.arange(q.shape[0])[:, None]] = -torch.inf
     # same order rule as the torch path: score descending, then gallery index ascending
     key_order = torch.argsort(cand, dim=1, stable=True)
     s, cand = s.gather(1, key_order), cand.gather(1, key_order)
     order = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
     return s.gather(1, order), cand.gather(1, order)
 
+
 def _cand_scores(q, g, cand, metric):
     "Scores of each query against its own candidate list, computed by `pairwise_similarity` row block by row block."
     out = torch.empty(cand.shape, dtype=torch.float32)
     for i in range(q.shape[0]):
-        out[i] = pairwise_similarity(q[i:i + 1], g[cand[i]], metric)[0]
+        out[i] = pairwise_similarity(q[i : i + 1], g[cand[i]], metric)[0]
     return out

@@ -29,9 +29,12 @@ def relevance_from_labels(q_labels, g_labels) -> torch.Tensor:
     q = q_labels if isinstance(q_labels, torch.Tensor) else torch.as_tensor(np.asarray(q_labels))
     g = g_labels if isinstance(g_labels, torch.Tensor) else torch.as_tensor(np.asarray(g_labels))
     if q.ndim != g.ndim or q.ndim not in (1, 2):
-        raise ValueError(f"labels must be both 1-D (classes) or both 2-D (multi-hot); "
-                         f"got shapes {tuple(q.shape)} and {tuple(g.shape)}")
-    if q.ndim == 1: return q[:, None] == g[None, :]
+        raise ValueError(
+            f"labels must be both 1-D (classes) or both 2-D (multi-hot); "
+            f"got shapes {tuple(q.shape)} and {tuple(g.shape)}"
+        )
+    if q.ndim == 1:
+        return q[:, None] == g[None, :]
     if q.shape[1] != g.shape[1]:
         raise ValueError(f"multi-hot label widths differ: {q.shape[1]} vs {g.shape[1]} labels")
     return (q.float() > 0).float() @ (g.float() > 0).float().T > 0
@@ -40,13 +43,18 @@ def relevance_from_labels(q_labels, g_labels) -> torch.Tensor:
 def _check_scores_relevance(scores, relevance) -> tuple[torch.Tensor, torch.Tensor]:
     s = scores if isinstance(scores, torch.Tensor) else torch.as_tensor(np.asarray(scores))
     r = relevance if isinstance(relevance, torch.Tensor) else torch.as_tensor(np.asarray(relevance))
-    if s.ndim == 1: s, r = s[None], r[None] if r.ndim == 1 else r
+    if s.ndim == 1:
+        s, r = s[None], r[None] if r.ndim == 1 else r
     if s.ndim != 2 or s.shape != r.shape:
-        raise ValueError(f"scores and relevance must be Q x G matrices of one shape, "
-                         f"got {tuple(s.shape)} and {tuple(r.shape)}")
-    if not torch.is_floating_point(s): s = s.float()
-    if torch.isnan(s).any(): raise ValueError("scores contain NaN; check the embeddings (a diverged model?)")
+        raise ValueError(
+            f"scores and relevance must be Q x G matrices of one shape, got {tuple(s.shape)} and {tuple(r.shape)}"
+        )
+    if not torch.is_floating_point(s):
+        s = s.float()
+    if torch.isnan(s).any():
+        raise ValueError("scores contain NaN; check the embeddings (a diverged model?)")
     return s, r.bool()
+
 
 def _sort_rows_(s: torch.Tensor) -> torch.Tensor:
     "Sort each row of the CPU float tensor `s` ascending, in place: NumPy's SIMD sort on torch's thread count."
@@ -57,15 +65,16 @@ def _sort_rows_(s: torch.Tensor) -> torch.Tensor:
         return s
     blocks = np.array_split(np.arange(a.shape[0]), n)
     with ThreadPoolExecutor(n) as ex:  # ndarray.sort releases the GIL
-        list(ex.map(lambda b: a[b[0]:b[-1] + 1].sort(axis=1), blocks))
+        list(ex.map(lambda b: a[b[0] : b[-1] + 1].sort(axis=1), blocks))
     return s
+
 
 def rank_statistics(scores: torch.Tensor, relevance: torch.Tensor) -> dict:
     """For each query row and each of its relevant items (padded to the largest count): precision `prec`
     ($P_i$), tie-group start `above` ($a_i$) and end `atleast` ($c_i$), relevant items scoring at least as high
     `rel_atleast`; `valid` marks real entries, `n_rel` counts them."""
     s, r = _check_scores_relevance(scores, relevance)
-    s = s.detach().float().cpu().clone()   # sorted in place below
+    s = s.detach().float().cpu().clone()  # sorted in place below
     r = r.cpu()
     q, g = s.shape
     n_rel = r.sum(1)
@@ -77,7 +86,7 @@ def rank_statistics(scores: torch.Tensor, relevance: torch.Tensor) -> dict:
     rel_sorted = torch.sort(rel_scores, dim=1).values
     sorted_rows = _sort_rows_(s)
     first = torch.searchsorted(sorted_rows, rel_sorted, side="left")
-    atleast = g - first                                                      # c_i = #{j : s_j >= s_i}
+    atleast = g - first  # c_i = #{j : s_j >= s_i}
     # a_i = #{j : s_j > s_i} = c_i - 1 unless s_i ties with another item; search again only in rows with ties
     above = (atleast - 1).clamp_min(0)
     nxt = sorted_rows.gather(1, (first + 1).clamp_max(g - 1))
@@ -90,13 +99,16 @@ def rank_statistics(scores: torch.Tensor, relevance: torch.Tensor) -> dict:
     prec = torch.where(valid, rel_atleast.double() / atleast.clamp_min(1).double(), zero)
     return dict(prec=prec, above=above, atleast=atleast, rel_atleast=rel_atleast, valid=valid, n_rel=n_rel)
 
+
 def _share_in_top(st: dict, k) -> torch.Tensor:
     "w_i(k): the share of each relevant item's tie group inside the top k (`k`: one int, or one value per query)."
     k = torch.as_tensor(k, dtype=torch.float64)
-    if k.ndim == 1: k = k[:, None]
+    if k.ndim == 1:
+        k = k[:, None]
     size = (st["atleast"] - st["above"]).clamp_min(1).double()
     w = ((k - st["above"].double()) / size).clamp(0, 1)
     return torch.where(st["valid"], w, torch.zeros((), dtype=torch.float64))
+
 
 def _per_query(st: dict, ks=()) -> dict:
     "Per-query AP, AP@k, P@k and R@k from `rank_statistics` (NaN where a query has no relevant item)."
@@ -107,30 +119,39 @@ def _per_query(st: dict, ks=()) -> dict:
     for k in ks:
         w = _share_in_top(st, k)
         hits = w.sum(1)
-        best = torch.minimum(n, torch.tensor(float(k))).clamp_min(1)   # most relevant items the top k can hold
+        best = torch.minimum(n, torch.tensor(float(k))).clamp_min(1)  # most relevant items the top k can hold
         out[f"AP@{k}"] = torch.where(has, (w * st["prec"]).sum(1) / best, nan)
         out[f"P@{k}"] = torch.where(has, hits / k, nan)
         out[f"R@{k}"] = torch.where(has, hits / n.clamp_min(1), nan)
     return out
+
 
 def _check_k(k, name="k"):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"{name} must be a positive integer, got {k!r}")
     return int(k)
 
+
 def _check_k_fits(k: int, visible: int, source: str = "ks", note: str = ""):
     "A cut-off beyond the ranking a query sees would divide by items that do not exist (P@50 of 20 items)."
     if k > visible:
-        raise ValueError(f"k={k} (from {source}) is larger than the gallery a query ranks: {visible} items{note}; "
-                         f"use cut-offs of at most {visible}")
+        raise ValueError(
+            f"k={k} (from {source}) is larger than the gallery a query ranks: {visible} items{note}; "
+            f"use cut-offs of at most {visible}"
+        )
+
 
 def _chunked_per_query(scores, relevance, ks=(), chunk_size: int = 1024) -> dict:
     s, r = _check_scores_relevance(scores, relevance)
     ks = [_check_k(k) for k in ks]
-    for k in ks: _check_k_fits(k, s.shape[1])
-    parts = [_per_query(rank_statistics(s[i:i + chunk_size], r[i:i + chunk_size]), ks)
-             for i in range(0, s.shape[0], chunk_size)]
+    for k in ks:
+        _check_k_fits(k, s.shape[1])
+    parts = [
+        _per_query(rank_statistics(s[i : i + chunk_size], r[i : i + chunk_size]), ks)
+        for i in range(0, s.shape[0], chunk_size)
+    ]
     return {key: torch.cat([p[key] for p in parts]).numpy() for key in parts[0]}
+
 
 def _nanmean(x: np.ndarray) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
@@ -140,16 +161,20 @@ def average_precision(scores, relevance, chunk_size: int = 1024) -> np.ndarray:
     "Per-query average precision (equal to sklearn's `average_precision_score`, ties included); NaN without relevant."
     return _chunked_per_query(scores, relevance, (), chunk_size)["AP"]
 
+
 def mean_average_precision(scores, relevance, k: int | None = None, chunk_size: int = 1024) -> float:
     "mAP@all (`k=None`) or mAP@k (AP inside the top k / min(k, #relevant)), over queries with a relevant item."
-    if k is None: return _nanmean(average_precision(scores, relevance, chunk_size))
+    if k is None:
+        return _nanmean(average_precision(scores, relevance, chunk_size))
     k = _check_k(k)
     return _nanmean(_chunked_per_query(scores, relevance, (k,), chunk_size)[f"AP@{k}"])
+
 
 def precision_at_k(scores, relevance, k: int, chunk_size: int = 1024) -> float:
     "Mean P@k = (relevant items in the top k) / k; a tie group straddling the cut-off counts pro rata."
     k = _check_k(k)
     return _nanmean(_chunked_per_query(scores, relevance, (k,), chunk_size)[f"P@{k}"])
+
 
 def recall_at_k(scores, relevance, k: int, chunk_size: int = 1024) -> float:
     "Mean R@k = (relevant items in the top k) / (relevant items in the gallery)."
@@ -157,14 +182,15 @@ def recall_at_k(scores, relevance, k: int, chunk_size: int = 1024) -> float:
     return _nanmean(_chunked_per_query(scores, relevance, (k,), chunk_size)[f"R@{k}"])
 
 # %% ../nbs/foundation/02_metrics.ipynb #49d9ed94
-def precision_recall_curve(scores, relevance, n_levels: int = 11,
-                           chunk_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def precision_recall_curve(
+    scores, relevance, n_levels: int = 11, chunk_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     "Mean interpolated precision at `n_levels` recall levels from 0 to 1: returns `(recall_levels, precision)`."
     s, r = _check_scores_relevance(scores, relevance)
     levels = torch.linspace(0, 1, _check_k(n_levels, "n_levels"), dtype=torch.float64)
     total, count = torch.zeros_like(levels), 0
     for i in range(0, s.shape[0], chunk_size):
-        st = rank_statistics(s[i:i + chunk_size], r[i:i + chunk_size])
+        st = rank_statistics(s[i : i + chunk_size], r[i : i + chunk_size])
         has = st["n_rel"] > 0
         # relevant items are sorted by ascending score, so recall at item i is (#relevant with score >= s_i) / R
         n = st["n_rel"][has].double()[:, None]
@@ -179,6 +205,7 @@ def precision_recall_curve(scores, relevance, n_levels: int = 11,
 CMIRNET_PAPER_KS = (10, 20, 30, 40, 50)
 ZSCMR_PAPER_KS = tuple(range(10, 101, 10))
 
+
 def paper_protocol_name(ks) -> str:
     "The key under which `paper_mean_precision` over `ks` is reported, e.g. `meanP@10..50` (steps of 10)."
     ks = [int(k) for k in ks]
@@ -187,10 +214,12 @@ def paper_protocol_name(ks) -> str:
         return f"meanP@{ks[0]}..{ks[-1]}"
     return "meanP@" + ",".join(map(str, ks))
 
+
 def paper_mean_precision(scores, relevance, ks=CMIRNET_PAPER_KS, chunk_size: int = 1024) -> float:
     "The thesis' 'mAP': mean over queries of (1/|ks|) sum_k P@k, e.g. ks = 10..50 (CMIR-NET), 10..100 (ZSCMR)."
     ks = [_check_k(k) for k in ks]
-    if not ks: raise ValueError("ks must list at least one cut-off, e.g. (10, 20, 30, 40, 50)")
+    if not ks:
+        raise ValueError("ks must list at least one cut-off, e.g. (10, 20, 30, 40, 50)")
     pq = _chunked_per_query(scores, relevance, ks, chunk_size)
     return _nanmean(np.mean([pq[f"P@{k}"] for k in ks], axis=0))
 
@@ -199,17 +228,20 @@ def _or_nan(n_rel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     "`x` per query, NaN where the query has no relevant item."
     return torch.where(n_rel > 0, x.double(), torch.full_like(x, torch.nan, dtype=torch.float64))
 
+
 def r_precision(st: dict) -> torch.Tensor:
     "Per-query R-precision from `rank_statistics`: the share of the top R that is relevant, R = #relevant items."
     n = st["n_rel"]
     return _or_nan(n, _share_in_top(st, n).sum(1) / n.clamp_min(1))
+
 
 def map_at_r(st: dict) -> torch.Tensor:
     "Per-query AP@R from `rank_statistics` (its mean is mAP@R): precision at each relevant item in the top R, / R."
     n = st["n_rel"]
     return _or_nan(n, (_share_in_top(st, n) * st["prec"]).sum(1) / n.clamp_min(1))
 
-EXTRA_METRICS: dict[str, Callable] = {   # name -> (rank statistics -> per-query values); add a metric here
+
+EXTRA_METRICS: dict[str, Callable] = {  # name -> (rank statistics -> per-query values); add a metric here
     "R-precision": r_precision,
     "mAP@R": map_at_r,
 }
@@ -217,19 +249,23 @@ EXTRA_METRICS: dict[str, Callable] = {   # name -> (rank statistics -> per-query
 # %% ../nbs/foundation/02_metrics.ipynb #a82eefd7
 def _check_cutoffs(name: str, ks) -> tuple:
     "`ks` as a tuple of distinct positive ints, in the order given."
-    if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool): ks = (ks,)
+    if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
+        ks = (ks,)
     if isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__"):
         raise ValueError(f"RetrievalProtocol.{name} must be a tuple of cut-off ranks, e.g. (10, 50, 100); got {ks!r}")
     ks = tuple(ks)
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"RetrievalProtocol.{name} must hold positive integers (cut-off ranks), "
-                             f"got {k!r} in {ks!r}")
+            raise ValueError(
+                f"RetrievalProtocol.{name} must hold positive integers (cut-off ranks), got {k!r} in {ks!r}"
+            )
     return tuple(dict.fromkeys(int(k) for k in ks))
+
 
 @dataclass(frozen=True)
 class RetrievalProtocol:
     "How a retrieval is scored: ranking similarity, cut-offs, relevance rule, self-exclusion and extra metrics."
+
     metric: str = "euclidean"  # similarity for ranking (a name `rsr_nb.index.check_metric` accepts)
     ks: tuple = (10, 50, 100)  # cut-offs for mAP@k, P@k, R@k
     paper_ks: tuple = ()  # cut-offs of a paper's mean-of-P@k "mAP", reported under `paper_protocol_name(paper_ks)`
@@ -246,78 +282,102 @@ class RetrievalProtocol:
         object.__setattr__(self, "ks", _check_cutoffs("ks", self.ks))
         object.__setattr__(self, "paper_ks", _check_cutoffs("paper_ks", self.paper_ks))
         if isinstance(self.relevance, str) and self.relevance != "labels":
-            raise ValueError(f"RetrievalProtocol.relevance must be 'labels' or a callable (q_labels, g_labels) -> "
-                             f"Q x G bool tensor; got {self.relevance!r}")
+            raise ValueError(
+                f"RetrievalProtocol.relevance must be 'labels' or a callable (q_labels, g_labels) -> "
+                f"Q x G bool tensor; got {self.relevance!r}"
+            )
         if not isinstance(self.relevance, str) and not callable(self.relevance):
-            raise TypeError(f"RetrievalProtocol.relevance must be 'labels' or a callable (q_labels, g_labels) -> "
-                            f"Q x G bool tensor; got a {type(self.relevance).__name__}")
+            raise TypeError(
+                f"RetrievalProtocol.relevance must be 'labels' or a callable (q_labels, g_labels) -> "
+                f"Q x G bool tensor; got a {type(self.relevance).__name__}"
+            )
         if not isinstance(self.exclude_self, (bool, np.bool_)):
             raise ValueError(f"RetrievalProtocol.exclude_self must be True or False, got {self.exclude_self!r}")
         object.__setattr__(self, "exclude_self", bool(self.exclude_self))
         extra = (self.extra,) if isinstance(self.extra, str) else tuple(self.extra)
         unknown = [e for e in extra if e not in EXTRA_METRICS]
         if unknown:
-            raise ValueError(f"RetrievalProtocol.extra: unknown metric(s) {', '.join(map(repr, unknown))}; "
-                             f"known: {', '.join(EXTRA_METRICS)} (add one to rsr_nb.metrics.EXTRA_METRICS)")
+            raise ValueError(
+                f"RetrievalProtocol.extra: unknown metric(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(EXTRA_METRICS)} (add one to rsr_nb.metrics.EXTRA_METRICS)"
+            )
         object.__setattr__(self, "extra", tuple(dict.fromkeys(extra)))
 
 # %% ../nbs/foundation/02_metrics.ipynb #cbca4abb
 def _as_labels(x, name: str, side: str, n: int, numeric: bool):
     "Labels as a tensor when numeric (as they must be for relevance='labels'), else as a NumPy array."
-    if isinstance(x, torch.Tensor): t = x
+    if isinstance(x, torch.Tensor):
+        t = x
     else:
         a = np.asarray(x)
-        if a.dtype.kind in "biuf": t = torch.as_tensor(a)
+        if a.dtype.kind in "biuf":
+            t = torch.as_tensor(a)
         elif numeric:
-            raise ValueError(f"{name} must be class indices (1-D) or multi-hot rows (2-D) for relevance='labels', "
-                             f"got dtype {a.dtype}; map names to indices first, "
-                             f"or give RetrievalProtocol(relevance=a_callable)")
-        else: t = a
+            raise ValueError(
+                f"{name} must be class indices (1-D) or multi-hot rows (2-D) for relevance='labels', "
+                f"got dtype {a.dtype}; map names to indices first, "
+                f"or give RetrievalProtocol(relevance=a_callable)"
+            )
+        else:
+            t = a
     if len(t) != n:
         items = "queries" if side == "query" else "gallery items"
         raise ValueError(f"{len(t)} {side} labels for {n} {items} ({name})")
     return t
 
+
 def _as_self_index(self_index, n_q: int, n_g: int) -> torch.Tensor | None:
     "The gallery position of each query (-1: not in the gallery) as an int64 tensor, or None when no query is."
-    if self_index is None: return None
+    if self_index is None:
+        return None
     if isinstance(self_index, str):
         if self_index != "all":
-            raise ValueError(f"self_index must be 'all', None, or one gallery position (-1: none) per query; "
-                             f"got {self_index!r}")
+            raise ValueError(
+                f"self_index must be 'all', None, or one gallery position (-1: none) per query; got {self_index!r}"
+            )
         if n_q != n_g:
-            raise ValueError(f"self_index='all' needs the queries to be the gallery, got {n_q} queries and "
-                             f"{n_g} gallery items; give each query's gallery position (or -1) instead")
+            raise ValueError(
+                f"self_index='all' needs the queries to be the gallery, got {n_q} queries and "
+                f"{n_g} gallery items; give each query's gallery position (or -1) instead"
+            )
         return torch.arange(n_q)
     t = self_index.detach().cpu() if isinstance(self_index, torch.Tensor) else torch.as_tensor(np.asarray(self_index))
     if t.dtype.is_floating_point or t.dtype == torch.bool or t.shape != (n_q,) or (t >= n_g).any() or (t < -1).any():
-        raise ValueError(f"self_index must give one integer gallery position (or -1) per query: {n_q} values in "
-                         f"-1..{n_g - 1}, got shape {tuple(t.shape)} and dtype {t.dtype}")
+        raise ValueError(
+            f"self_index must give one integer gallery position (or -1) per query: {n_q} values in "
+            f"-1..{n_g - 1}, got shape {tuple(t.shape)} and dtype {t.dtype}"
+        )
     t = t.long()
     return t if (t >= 0).any() else None
 
+
 def _relevance(protocol: RetrievalProtocol, ql, gl, shape, device) -> torch.Tensor:
     "The Q x G boolean relevance of one chunk of queries under `protocol.relevance`."
-    if protocol.relevance == "labels": return relevance_from_labels(ql, gl)
+    if protocol.relevance == "labels":
+        return relevance_from_labels(ql, gl)
     r = protocol.relevance(ql, gl)
     r = r if isinstance(r, torch.Tensor) else torch.as_tensor(np.asarray(r))
     if tuple(r.shape) != tuple(shape):
-        raise ValueError(f"RetrievalProtocol.relevance returned shape {tuple(r.shape)} for {shape[0]} queries and "
-                         f"{shape[1]} gallery items; it must return a Q x G boolean matrix")
+        raise ValueError(
+            f"RetrievalProtocol.relevance returned shape {tuple(r.shape)} for {shape[0]} queries and "
+            f"{shape[1]} gallery items; it must return a Q x G boolean matrix"
+        )
     return r.to(device=device, dtype=torch.bool)
 
-def evaluate_retrieval(query,  # Q x d query embeddings (or 0/1 codes, packed bytes for metric "hamming-packed")
-                       gallery,  # G x d gallery embeddings, in the form of `query`
-                       q_labels,  # Q labels: class indices (1-D) or multi-hot rows (2-D, Q x L)
-                       g_labels,  # G labels, in the form of `q_labels`
-                       protocol: RetrievalProtocol | None = None,  # how to rank and score; None: `RetrievalProtocol()`
-                       *,
-                       self_index=None,  # each query's gallery position (-1: not in it), "all": query i is item i
-                       per_query: bool = False,  # also return the per-query arrays, under "per_query"
-                       chunk_size: int = 1024,  # queries ranked at once (peak memory: a few chunk_size x G arrays)
-                       device: str | torch.device = "cpu",  # where similarities and relevance are computed
-                       show_progress: bool = False,  # a progress bar over the query chunks
-                      ) -> dict:
+
+def evaluate_retrieval(
+    query,  # Q x d query embeddings (or 0/1 codes, packed bytes for metric "hamming-packed")
+    gallery,  # G x d gallery embeddings, in the form of `query`
+    q_labels,  # Q labels: class indices (1-D) or multi-hot rows (2-D, Q x L)
+    g_labels,  # G labels, in the form of `q_labels`
+    protocol: RetrievalProtocol | None = None,  # how to rank and score; None: `RetrievalProtocol()`
+    *,
+    self_index=None,  # each query's gallery position (-1: not in it), "all": query i is item i
+    per_query: bool = False,  # also return the per-query arrays, under "per_query"
+    chunk_size: int = 1024,  # queries ranked at once (peak memory: a few chunk_size x G arrays)
+    device: str | torch.device = "cpu",  # where similarities and relevance are computed
+    show_progress: bool = False,  # a progress bar over the query chunks
+) -> dict:
     """Rank `gallery` for every `query` under `protocol` and score the rankings.
 
     Labels may be class indices (1-D: an item is relevant when it has the query's class) or multi-hot (2-D: relevant
@@ -327,47 +387,56 @@ def evaluate_retrieval(query,  # Q x d query embeddings (or 0/1 codes, packed by
     `n_without_relevant` (queries without a relevant item, left out of every mean). All values are **fractions in
     [0, 1]**, not % (tables print %). With `per_query=True`, `per_query` holds per-query NumPy arrays (NaN for a query
     without a relevant item) under `AP`, `AP@k`, `P@k`, `R@k`, the paper key and the extra names."""
-    if protocol is None: protocol = RetrievalProtocol()
+    if protocol is None:
+        protocol = RetrievalProtocol()
     if not isinstance(protocol, RetrievalProtocol):
-        raise TypeError(f"protocol must be a RetrievalProtocol, e.g. RetrievalProtocol(metric='cosine', ks=(10,)); "
-                        f"got {protocol!r}")
+        raise TypeError(
+            f"protocol must be a RetrievalProtocol, e.g. RetrievalProtocol(metric='cosine', ks=(10,)); got {protocol!r}"
+        )
     chunk_size = _check_k(chunk_size, "chunk_size")
     q = prepare_features(query, protocol.metric, "query").to(device)
     g = prepare_features(gallery, protocol.metric, "gallery").to(device)
-    if q.shape[1] != g.shape[1]: raise ValueError(f"query and gallery dimensions differ: {q.shape[1]} vs {g.shape[1]}")
+    if q.shape[1] != g.shape[1]:
+        raise ValueError(f"query and gallery dimensions differ: {q.shape[1]} vs {g.shape[1]}")
     n_q, n_g = q.shape[0], g.shape[0]
     if n_q == 0 or n_g == 0:
         raise ValueError(f"nothing to rank: {n_q} queries and {n_g} gallery items (is the test split empty?)")
     by_labels = protocol.relevance == "labels"
     ql = _as_labels(q_labels, "q_labels", "query", n_q, numeric=by_labels)
     gl = _as_labels(g_labels, "g_labels", "gallery", n_g, numeric=by_labels)
-    if isinstance(ql, torch.Tensor): ql = ql.to(device)
-    if isinstance(gl, torch.Tensor): gl = gl.to(device)
+    if isinstance(ql, torch.Tensor):
+        ql = ql.to(device)
+    if isinstance(gl, torch.Tensor):
+        gl = gl.to(device)
     own = _as_self_index(self_index, n_q, n_g) if protocol.exclude_self else None
     visible = n_g - (own is not None)
     note = " (the queries are removed from this gallery)" if own is not None else ""
     for source in ("ks", "paper_ks"):
-        for k in getattr(protocol, source): _check_k_fits(k, visible, source, note)
-    if own is not None: own = own.to(q.device)
+        for k in getattr(protocol, source):
+            _check_k_fits(k, visible, source, note)
+    if own is not None:
+        own = own.to(q.device)
     all_ks = tuple(sorted(set(protocol.ks) | set(protocol.paper_ks)))
     parts = []
     starts = range(0, n_q, chunk_size)
-    for i in (progress(starts, desc="ranking") if show_progress else starts):
-        s = pairwise_similarity(q[i:i + chunk_size], g, protocol.metric)
-        r = _relevance(protocol, ql[i:i + chunk_size], gl, s.shape, s.device)
+    for i in progress(starts, desc="ranking") if show_progress else starts:
+        s = pairwise_similarity(q[i : i + chunk_size], g, protocol.metric)
+        r = _relevance(protocol, ql[i : i + chunk_size], gl, s.shape, s.device)
         if own is not None:
-            cols = own[i:i + chunk_size]
+            cols = own[i : i + chunk_size]
             rows = torch.arange(s.shape[0], device=s.device)[cols >= 0]
             cols = cols[cols >= 0]
-            s[rows, cols] = -torch.inf   # ranks below everything ...
-            r = r.index_put((rows, cols), torch.tensor(False, device=r.device))   # ... and is never relevant
+            s[rows, cols] = -torch.inf  # ranks below everything ...
+            r = r.index_put((rows, cols), torch.tensor(False, device=r.device))  # ... and is never relevant
         st = rank_statistics(s, r)
         part = _per_query(st, all_ks)
         for name in protocol.extra:
             v = torch.as_tensor(EXTRA_METRICS[name](st), dtype=torch.float64).cpu()
             if v.shape != (s.shape[0],):
-                raise ValueError(f"extra metric {name!r} returned shape {tuple(v.shape)}; "
-                                 f"it must return one value per query ({s.shape[0]})")
+                raise ValueError(
+                    f"extra metric {name!r} returned shape {tuple(v.shape)}; "
+                    f"it must return one value per query ({s.shape[0]})"
+                )
             part[name] = v
         parts.append(part)
     pq = {key: torch.cat([p[key] for p in parts]).numpy() for key in parts[0]}
@@ -384,13 +453,15 @@ def evaluate_retrieval(query,  # Q x d query embeddings (or 0/1 codes, packed by
         out[name] = _nanmean(pq[name])
     out["n_queries"] = int(n_q)
     out["n_without_relevant"] = int(np.isnan(pq["AP"]).sum())
-    if per_query: out["per_query"] = pq
+    if per_query:
+        out["per_query"] = pq
     return out
 
 # %% ../nbs/foundation/02_metrics.ipynb #d843e394
 def multilabel_scores(y_true, y_pred) -> dict:
     "Sample-averaged and macro precision / recall / F1, and the Hamming loss, of 0/1 multi-label predictions."
     from sklearn.metrics import hamming_loss, precision_recall_fscore_support
+
     yt, yp = np.asarray(y_true), np.asarray(y_pred)
     if yt.ndim != 2 or yt.shape != yp.shape:
         raise ValueError(f"y_true and y_pred must be N x L 0/1 matrices of one shape, got {yt.shape} and {yp.shape}")
@@ -399,6 +470,12 @@ def multilabel_scores(y_true, y_pred) -> dict:
     yt, yp = yt.astype(int), yp.astype(int)
     ps, rs, fs, _ = precision_recall_fscore_support(yt, yp, average="samples", zero_division=0)
     pm, rm, fm, _ = precision_recall_fscore_support(yt, yp, average="macro", zero_division=0)
-    return {"precision_samples": float(ps), "recall_samples": float(rs), "f1_samples": float(fs),
-            "hamming_loss": float(hamming_loss(yt, yp)),
-            "precision_macro": float(pm), "recall_macro": float(rm), "f1_macro": float(fm)}
+    return {
+        "precision_samples": float(ps),
+        "recall_samples": float(rs),
+        "f1_samples": float(fs),
+        "hamming_loss": float(hamming_loss(yt, yp)),
+        "precision_macro": float(pm),
+        "recall_macro": float(rm),
+        "f1_macro": float(fm),
+    }

@@ -24,31 +24,41 @@ __all__ = ['RELEVANT_COLOR', 'IRRELEVANT_COLOR', 'GRID_LEGEND', 'show_image', 'r
 # %% ../nbs/shared/17a_plots.ipynb #a02816cf
 def _to_numpy(x) -> np.ndarray:
     "A NumPy copy of a tensor (any device) or array-like."
-    if hasattr(x, "detach"): x = x.detach().cpu().numpy()
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
     return np.asarray(x)
+
 
 def _image_array(image) -> np.ndarray:
     "`image` as an H x W (one band) or H x W x 3 array that `imshow` draws as it is: uint8, or floats in [0, 1]."
     a = _to_numpy(image)
-    if a.ndim == 3 and a.shape[0] in (1, 3): a = np.moveaxis(a, 0, -1)          # C x H x W -> H x W x C
-    if a.ndim == 3 and a.shape[-1] == 1: a = a[..., 0]
+    if a.ndim == 3 and a.shape[0] in (1, 3):
+        a = np.moveaxis(a, 0, -1)  # C x H x W -> H x W x C
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] != 3):
-        raise ValueError(f"image must be C x H x W with 1 or 3 channels, or H x W x 3, got shape {tuple(a.shape)}; "
-                         f"for more bands pick three first, e.g. image[[2, 1, 0]]")
-    if a.dtype == np.uint8: return a
+        raise ValueError(
+            f"image must be C x H x W with 1 or 3 channels, or H x W x 3, got shape {tuple(a.shape)}; "
+            f"for more bands pick three first, e.g. image[[2, 1, 0]]"
+        )
+    if a.dtype == np.uint8:
+        return a
     if a.dtype == bool or not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"image must hold uint8 or float values, got dtype {a.dtype}")
     a = a.astype(np.float32)
     lo, hi = np.nanmin(a), np.nanmax(a)
-    if lo < -0.05 or hi > 1.05:   # small overshoot (from resizing) is clipped; a normalised tensor is not
-        raise ValueError(f"a float image must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
-                         f"rescale it first, e.g. (x - x.min()) / (x.max() - x.min()), or undo the normalisation")
+    if lo < -0.05 or hi > 1.05:  # small overshoot (from resizing) is clipped; a normalised tensor is not
+        raise ValueError(
+            f"a float image must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+            f"rescale it first, e.g. (x - x.min()) / (x.max() - x.min()), or undo the normalisation"
+        )
     return np.clip(a, 0, 1)
 
+
 def show_image(
-    ax,                # matplotlib Axes to draw on
-    image,             # C x H x W (1 or 3 channels) tensor / array, or H x W x 3; uint8, or floats in [0, 1]
-    cmap=None,         # colour map for one-band images (default grey); ignored for RGB
+    ax,  # matplotlib Axes to draw on
+    image,  # C x H x W (1 or 3 channels) tensor / array, or H x W x 3; uint8, or floats in [0, 1]
+    cmap=None,  # colour map for one-band images (default grey); ignored for RGB
 ) -> None:
     "Draw `image` on `ax` without ticks (the frame stays, so callers can colour it)."
     a = _image_array(image)
@@ -61,14 +71,16 @@ def show_image(
     ax.set_yticks([])
 
 # %% ../nbs/shared/17a_plots.ipynb #859fe805
-RELEVANT_COLOR = "#1a9850"      # green frame: a relevant result
-IRRELEVANT_COLOR = "#d73027"    # red frame: a result that is not relevant
+RELEVANT_COLOR = "#1a9850"  # green frame: a relevant result
+IRRELEVANT_COLOR = "#d73027"  # red frame: a result that is not relevant
 GRID_LEGEND = "green ✓: relevant, red ✗: not relevant"
+
 
 def _wrap(text: str, cell_size: float, fontsize: float) -> str:
     "`text` wrapped to about the width of a cell of `cell_size` inches at `fontsize` points."
     width = max(6, int(cell_size * 72 / (0.6 * fontsize)))
     return "\n".join(textwrap.fill(line, width) for line in str(text).split("\n"))
+
 
 def _frame(ax, relevant: bool) -> None:
     "A thick green or red frame and a small ✓ / ✗ in the top right corner."
@@ -77,35 +89,53 @@ def _frame(ax, relevant: bool) -> None:
         spine.set_visible(True)
         spine.set_edgecolor(color)
         spine.set_linewidth(3.5)
-    ax.text(0.96, 0.95, "✓" if relevant else "✗", transform=ax.transAxes, ha="right", va="top",
-            color=color, fontsize=9, fontweight="bold",
-            bbox=dict(boxstyle="round,pad=0.12", facecolor="white", edgecolor="none", alpha=0.85))
+    ax.text(
+        0.96,
+        0.95,
+        "✓" if relevant else "✗",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        color=color,
+        fontsize=9,
+        fontweight="bold",
+        bbox=dict(boxstyle="round,pad=0.12", facecolor="white", edgecolor="none", alpha=0.85),
+    )
+
 
 def _check_callable(f, name: str, optional: bool = False) -> None:
-    if f is None and optional: return
+    if f is None and optional:
+        return
     if not callable(f):
         raise TypeError(f"{name} must be a function, got {type(f).__name__}: {f!r}")
 
+
 def retrieval_grid(
-    query_ids: Sequence,        # the query item ids, one row each
-    ranked,                     # len(query_ids) x k gallery ids, best first (tensor or array)
-    relevant: Callable,         # (query_id, gallery_id) -> bool
-    draw_query: Callable,       # (ax, query_id) -> None: draws the query (an image, or text for speech)
-    draw_item: Callable,        # (ax, gallery_id) -> None: draws a retrieved item
-    query_label: Callable | None = None,   # query_id -> str shown under the query (its class or labels)
-    item_label: Callable | None = None,    # gallery_id -> str shown under each retrieved item
-    title: str = "",            # figure title
-    cell_size: float = 1.7,     # width of one cell in inches
+    query_ids: Sequence,  # the query item ids, one row each
+    ranked,  # len(query_ids) x k gallery ids, best first (tensor or array)
+    relevant: Callable,  # (query_id, gallery_id) -> bool
+    draw_query: Callable,  # (ax, query_id) -> None: draws the query (an image, or text for speech)
+    draw_item: Callable,  # (ax, gallery_id) -> None: draws a retrieved item
+    query_label: Callable | None = None,  # query_id -> str shown under the query (its class or labels)
+    item_label: Callable | None = None,  # gallery_id -> str shown under each retrieved item
+    title: str = "",  # figure title
+    cell_size: float = 1.7,  # width of one cell in inches
 ) -> Figure:
     "One row per query: the query, then its top-k framed green ✓ (relevant) or red ✗ (not relevant)."
-    q_ids = _to_numpy(query_ids).tolist() if hasattr(query_ids, "detach") or isinstance(query_ids, np.ndarray) \
+    q_ids = (
+        _to_numpy(query_ids).tolist()
+        if hasattr(query_ids, "detach") or isinstance(query_ids, np.ndarray)
         else list(query_ids)
+    )
     r = _to_numpy(ranked)
-    if r.ndim == 1 and len(q_ids) == 1: r = r[None]
-    if len(q_ids) == 0: raise ValueError("query_ids is empty: pass at least one query id")
+    if r.ndim == 1 and len(q_ids) == 1:
+        r = r[None]
+    if len(q_ids) == 0:
+        raise ValueError("query_ids is empty: pass at least one query id")
     if r.ndim != 2 or r.shape[0] != len(q_ids) or r.shape[1] == 0:
-        raise ValueError(f"ranked must be len(query_ids) x k = {len(q_ids)} x k with k >= 1, "
-                         f"got shape {tuple(r.shape)}")
+        raise ValueError(
+            f"ranked must be len(query_ids) x k = {len(q_ids)} x k with k >= 1, got shape {tuple(r.shape)}"
+        )
     for f, name in ((relevant, "relevant"), (draw_query, "draw_query"), (draw_item, "draw_item")):
         _check_callable(f, name)
     _check_callable(query_label, "query_label", optional=True)
@@ -114,19 +144,24 @@ def retrieval_grid(
         raise ValueError(f"cell_size must be a positive number of inches, got {cell_size!r}")
     n, k = r.shape
     fontsize = 7
-    labels = []   # (row, col) -> wrapped label text, to size the rows
+    labels = []  # (row, col) -> wrapped label text, to size the rows
     for i, q in enumerate(q_ids):
         row = [_wrap(query_label(q), cell_size, fontsize) if query_label else ""]
         row += [_wrap(item_label(g), cell_size, fontsize) if item_label else "" for g in r[i].tolist()]
         labels.append(row)
     lines = max(t.count("\n") + 1 if t else 0 for row in labels for t in row)
     row_height = cell_size + lines * fontsize * 1.3 / 72 + 0.1
-    fig, axes = plt.subplots(n, k + 1, squeeze=False, layout="constrained",
-                             figsize=((k + 1) * cell_size, n * row_height + 0.6 + (0.3 if title else 0)))
+    fig, axes = plt.subplots(
+        n,
+        k + 1,
+        squeeze=False,
+        layout="constrained",
+        figsize=((k + 1) * cell_size, n * row_height + 0.6 + (0.3 if title else 0)),
+    )
     for i, q in enumerate(q_ids):
         ax = axes[i, 0]
         draw_query(ax, q)
-        ax.set_axis_on()      # a drawer that turned the axis off would hide the label and the frame
+        ax.set_axis_on()  # a drawer that turned the axis off would hide the label and the frame
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel(labels[i][0], fontsize=fontsize)
@@ -139,57 +174,71 @@ def retrieval_grid(
             ax.set_xlabel(labels[i][j + 1], fontsize=fontsize)
             _frame(ax, bool(relevant(q, g)))
     axes[0, 0].set_title("query", fontsize=9)
-    for j in range(k): axes[0, j + 1].set_title(f"#{j + 1}", fontsize=9)
-    if title: fig.suptitle(title)
+    for j in range(k):
+        axes[0, j + 1].set_title(f"#{j + 1}", fontsize=9)
+    if title:
+        fig.suptitle(title)
     fig.supxlabel(GRID_LEGEND, fontsize=8)
     return fig
 
 # %% ../nbs/shared/17a_plots.ipynb #eae03cf5
 _CURVE_META = ("stage", "seed", "epoch")
 
+
 def _numeric_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
 
 def _mean_sd(d: pd.DataFrame, col: str) -> pd.DataFrame:
     "Mean, sd and count of `col` over seeds, per epoch (epochs where it was not logged are left out)."
     g = d[["epoch", col]].dropna().groupby("epoch")[col]
     return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()}).reset_index()
 
+
 def _draw_curve(ax, d: pd.DataFrame, col: str, color, label: str, dashed: bool = False) -> Line2D:
     s = _mean_sd(d, col)
-    line, = ax.plot(
+    (line,) = ax.plot(
         s["epoch"].to_numpy(),
         s["mean"].to_numpy(),
         color=color,
         label=label,
         linestyle="--" if dashed else "-",
-        marker="o" if len(s) < 2 else None,   # a lone point is still seen
+        marker="o" if len(s) < 2 else None,  # a lone point is still seen
         markersize=3,
     )
     band = s["n"] > 1
     if band.any():
         lo, hi = (s["mean"] - s["sd"])[band].to_numpy(), (s["mean"] + s["sd"])[band].to_numpy()
-        ax.fill_between(s["epoch"][band].to_numpy(), lo, hi,
-                        color=color, alpha=0.2, linewidth=0)
+        ax.fill_between(s["epoch"][band].to_numpy(), lo, hi, color=color, alpha=0.2, linewidth=0)
     return line
 
+
 def _curve_frame(curves) -> pd.DataFrame:
-    if isinstance(curves, pd.DataFrame): df = curves.copy()
-    elif isinstance(curves, (list, tuple)) and all(isinstance(c, dict) for c in curves): df = pd.DataFrame(list(curves))
+    if isinstance(curves, pd.DataFrame):
+        df = curves.copy()
+    elif isinstance(curves, (list, tuple)) and all(isinstance(c, dict) for c in curves):
+        df = pd.DataFrame(list(curves))
     else:
-        raise TypeError(f"curves must be a DataFrame or a list of dicts (one per stage, seed and epoch), "
-                        f"got {type(curves).__name__}")
-    if df.empty: raise ValueError("curves is empty: nothing to draw")
-    if "epoch" not in df: raise ValueError(f"curves needs an 'epoch' column, got columns {list(df.columns)}")
-    if "stage" not in df: df["stage"] = "training"
-    if "seed" not in df: df["seed"] = 0
+        raise TypeError(
+            f"curves must be a DataFrame or a list of dicts (one per stage, seed and epoch), "
+            f"got {type(curves).__name__}"
+        )
+    if df.empty:
+        raise ValueError("curves is empty: nothing to draw")
+    if "epoch" not in df:
+        raise ValueError(f"curves needs an 'epoch' column, got columns {list(df.columns)}")
+    if "stage" not in df:
+        df["stage"] = "training"
+    if "seed" not in df:
+        df["seed"] = 0
     return df
 
+
 def plot_training_curves(
-    curves,                       # DataFrame or list of dicts: stage, seed, epoch, one column per loss term, val_*
-    terms: dict | None = None,    # stage -> term columns to draw; default: every numeric column but epoch/seed/val_*
-    title: str = "",              # figure title
-    log_scale: bool = True,       # log y axis for the loss terms where every value is > 0
+    curves,  # DataFrame or list of dicts: stage, seed, epoch, one column per loss term, val_*
+    terms: dict | None = None,  # stage -> term columns to draw; default: every numeric column but epoch/seed/val_*
+    title: str = "",  # figure title
+    log_scale: bool = True,  # log y axis for the loss terms where every value is > 0
 ) -> Figure:
     "One panel per stage: each loss term's mean over seeds (±sd band), validation columns dashed on a twin axis."
     df = _curve_frame(curves)
@@ -198,7 +247,8 @@ def plot_training_curves(
         if not isinstance(terms, dict):
             raise TypeError(f"terms must be a dict stage -> list of columns, got {type(terms).__name__}")
         unknown = [s for s in terms if s not in stages]
-        if unknown: raise ValueError(f"terms names stages {unknown} that curves does not have; its stages: {stages}")
+        if unknown:
+            raise ValueError(f"terms names stages {unknown} that curves does not have; its stages: {stages}")
     numeric = [c for c in _numeric_columns(df) if c not in _CURVE_META]
     panels = []
     for stage in stages:
@@ -208,16 +258,20 @@ def plot_training_curves(
         if terms is not None and stage in terms:
             cols = list(terms[stage])
             missing = [c for c in cols if c not in present]
-            if missing: raise ValueError(f"terms[{stage!r}] names {missing}, which stage {stage!r} has no values for; "
-                                         f"it has {present}")
+            if missing:
+                raise ValueError(
+                    f"terms[{stage!r}] names {missing}, which stage {stage!r} has no values for; it has {present}"
+                )
         else:
             cols = [c for c in present if not c.startswith("val_")]
-        if not cols and not val: raise ValueError(f"stage {stage!r} has no numeric loss or val_ column to draw")
+        if not cols and not val:
+            raise ValueError(f"stage {stage!r} has no numeric loss or val_ column to draw")
         panels.append((stage, d, cols, val))
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained",
-                             figsize=(5.6 * ncols, 3.2 * nrows + (0.3 if title else 0)))
+    fig, axes = plt.subplots(
+        nrows, ncols, squeeze=False, layout="constrained", figsize=(5.6 * ncols, 3.2 * nrows + (0.3 if title else 0))
+    )
     palette = sns.color_palette("tab10")
     for ax, (stage, d, cols, val) in zip(axes.flat, panels):
         handles = [_draw_curve(ax, d, c, palette[i % 10], c) for i, c in enumerate(cols)]
@@ -230,31 +284,44 @@ def plot_training_curves(
         shift = 0.08
         if val:
             twin = ax.twinx()
-            handles += [_draw_curve(twin, d, c, palette[(len(cols) + i) % 10], f"{c[4:]} (validation)", dashed=True)
-                        for i, c in enumerate(val)]
+            handles += [
+                _draw_curve(twin, d, c, palette[(len(cols) + i) % 10], f"{c[4:]} (validation)", dashed=True)
+                for i, c in enumerate(val)
+            ]
             twin.set_ylabel(val[0][4:] + " (validation)" if len(val) == 1 else "validation")
-            shift = 0.75      # clear of the twin axis' ticks and label
+            shift = 0.75  # clear of the twin axis' ticks and label
         # anchored a fixed distance (inches) right of the axes, so it never covers a curve
-        ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, borderaxespad=0,
-                  bbox_to_anchor=(1, 1), bbox_transform=ax.transAxes + ScaledTranslation(shift, 0, fig.dpi_scale_trans))
-    for ax in axes.flat[len(panels):]: ax.set_visible(False)
-    if title: fig.suptitle(title)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            fontsize=8,
+            frameon=False,
+            borderaxespad=0,
+            bbox_to_anchor=(1, 1),
+            bbox_transform=ax.transAxes + ScaledTranslation(shift, 0, fig.dpi_scale_trans),
+        )
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
     return fig
 
 # %% ../nbs/shared/17a_plots.ipynb #7d1afb78
 def bar_with_paper(
-    df,                    # DataFrame or list of dicts: one row per (x, hue, seed)
-    x: str,                # column for the groups along the x axis (e.g. "task")
-    y: str,                # column with our values (e.g. "value")
-    hue: str | None = None,     # column that splits each group into bars (e.g. "method" or "d_v")
-    paper: str | None = None,   # column with the paper's number for that bar (NaN / None where it gives none)
-    title: str = "",       # figure title
+    df,  # DataFrame or list of dicts: one row per (x, hue, seed)
+    x: str,  # column for the groups along the x axis (e.g. "task")
+    y: str,  # column with our values (e.g. "value")
+    hue: str | None = None,  # column that splits each group into bars (e.g. "method" or "d_v")
+    paper: str | None = None,  # column with the paper's number for that bar (NaN / None where it gives none)
+    title: str = "",  # figure title
 ) -> Figure:
     "Bars of the mean of `y` (± sd over rows) per `x` (and `hue`); the paper's number as a black line on its bar."
     d = pd.DataFrame(df)
     missing = [c for c in (x, y, hue, paper) if c is not None and c not in d.columns]
-    if missing: raise ValueError(f"columns {missing} are not in df; its columns: {list(d.columns)}")
-    if d.empty: raise ValueError("df is empty: nothing to draw")
+    if missing:
+        raise ValueError(f"columns {missing} are not in df; its columns: {list(d.columns)}")
+    if d.empty:
+        raise ValueError("df is empty: nothing to draw")
     xs = list(dict.fromkeys(d[x].tolist()))
     hues = list(dict.fromkeys(d[hue].tolist())) if hue else [None]
     width = 0.8 / len(hues)
@@ -266,17 +333,24 @@ def bar_with_paper(
         for i, xv in enumerate(xs):
             g = d[d[x] == xv] if hue is None else d[(d[x] == xv) & (d[hue] == h)]
             vals = pd.to_numeric(g[y], errors="coerce").dropna()
-            if vals.empty: continue
+            if vals.empty:
+                continue
             pos = i + (j - (len(hues) - 1) / 2) * width
-            ax.bar(pos, vals.mean(), width * 0.95, color=palette[j % 10],
-                   label=str(h) if hue is not None and h not in labelled else None)
+            ax.bar(
+                pos,
+                vals.mean(),
+                width * 0.95,
+                color=palette[j % 10],
+                label=str(h) if hue is not None and h not in labelled else None,
+            )
             labelled.add(h)
             if len(vals) > 1:
                 ax.errorbar(pos, vals.mean(), yerr=vals.std(ddof=1), color="0.25", capsize=3, linewidth=1, gid="sd")
             p = pd.to_numeric(g[paper], errors="coerce").dropna() if paper else pd.Series([], dtype=float)
             if len(p):
-                ax.hlines(p.iloc[0], pos - width / 2, pos + width / 2, colors="black", linewidth=2.5, zorder=3,
-                          gid="paper")
+                ax.hlines(
+                    p.iloc[0], pos - width / 2, pos + width / 2, colors="black", linewidth=2.5, zorder=3, gid="paper"
+                )
                 marked = True
     ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30 if max(len(str(v)) for v in xs) > 8 else 0)
     ax.set_xlabel(x)
@@ -287,5 +361,6 @@ def bar_with_paper(
         labels.append("paper")
     if handles:
         ax.legend(handles, labels, title=hue, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
-    if title: ax.set_title(title)
+    if title:
+        ax.set_title(title)
     return fig

@@ -26,9 +26,11 @@ __all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'README_START', 'README_END'
 # %% ../nbs/shared/17_report.ipynb #b2d5e83e
 STANDARD_METRICS = ("mAP@all", "P@10")
 
+
 def metric_label(metric: str) -> str:
     "How a table heads a metric: paper protocols say so (`meanP@10..50` -> `meanP@10..50 (paper's 'mAP')`)."
     return f"{metric} (paper's 'mAP')" if metric.startswith("meanP@") else metric
+
 
 def retrieval_rows(
     method: str,
@@ -45,13 +47,20 @@ def retrieval_rows(
     keys = [m for m in metrics if m in res] + [k for k in res if k.startswith("meanP@")]
     missing = sorted(set(paper) - set(keys))
     if missing:
-        raise ValueError(f"the paper reports {missing} for {method} {task}, but the result holds only {keys}: "
-                         f"evaluate with the paper's cut-offs (RetrievalProtocol paper_ks) so that it can stand beside ours")
+        raise ValueError(
+            f"the paper reports {missing} for {method} {task}, but the result holds only {keys}: "
+            f"evaluate with the paper's cut-offs (RetrievalProtocol paper_ks) so that it can stand beside ours"
+        )
     base = {"method": method, "task": task, "seed": int(seed), **(extra or {})}
     rows = []
     for k in keys:
-        row = {**base, "metric": k, "protocol": k if k.startswith("meanP@") else "standard", "value": 100 * res[k],
-               "paper": paper.get(k)}
+        row = {
+            **base,
+            "metric": k,
+            "protocol": k if k.startswith("meanP@") else "standard",
+            "value": 100 * res[k],
+            "paper": paper.get(k),
+        }
         if row["paper"] is not None and paper_protocol:
             row["paper_protocol"] = paper_protocol
         rows.append(row)
@@ -62,21 +71,37 @@ def _git_commit() -> str | None:
     try:
         root = Path(__file__).resolve().parents[1]
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return None if out.returncode else out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
     except Exception:
         return None
 
+
 def environment() -> dict:
     "Versions, commit, device, threads and platform, for a results file."
     import sklearn
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "platform": platform.platform(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "commit": _git_commit(),
-            "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "commit": _git_commit(),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
 
 REQUIRED_ROW_KEYS = {"method", "task", "metric", "protocol", "value", "paper"}
+
 
 def write_results(
     out_dir: str | Path,
@@ -94,11 +119,21 @@ def write_results(
             raise ValueError(f"results row {r} lacks {sorted(missing)}")
     if dataset.get("source") not in ("real", "simulated"):
         raise ValueError(f"dataset['source'] must be 'real' or 'simulated', got {dataset.get('source')!r}")
-    obj = {"experiment": experiment.name, "command": experiment.command(), "dataset": dataset,
-           "params": experiment.params(), "seeds": list(experiment.seeds), "versions": environment(),
-           "device": str(device), "wall_time_s": time.time() - started,
-           "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": rows, **(extra or {})}
+    obj = {
+        "experiment": experiment.name,
+        "command": experiment.command(),
+        "dataset": dataset,
+        "params": experiment.params(),
+        "seeds": list(experiment.seeds),
+        "versions": environment(),
+        "device": str(device),
+        "wall_time_s": time.time() - started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "rows": rows,
+        **(extra or {}),
+    }
     return write_json_atomic(Path(out_dir) / f"{experiment.name}.json", obj)
+
 
 def read_results(*paths) -> pd.DataFrame:
     "All rows of one or more results files, with the experiment and the data source as columns."
@@ -114,6 +149,7 @@ def read_results(*paths) -> pd.DataFrame:
 # %% ../nbs/shared/17_report.ipynb #c591f208
 def _fmt(mean, std, n):
     return f"{mean:.2f}" if n < 2 or not np.isfinite(std) else f"{mean:.2f} ± {std:.2f}"
+
 
 def summary_table(rows: pd.DataFrame | list, index=("task",), columns=("metric",), paper: bool = True) -> pd.DataFrame:
     "Mean ± std over seeds of `value`, pivoted; with `paper`, the paper's number in a '(paper)' column beside each."
@@ -132,19 +168,28 @@ def summary_table(rows: pd.DataFrame | list, index=("task",), columns=("metric",
     agg[list(index) + cols] = agg[list(index) + cols].astype(str)
     row_order = list(dict.fromkeys(agg[list(index)].itertuples(index=False, name=None)))
     col_order = list(dict.fromkeys(agg[cols].itertuples(index=False, name=None)))
+
     def _pivot(values):
         t = agg.pivot_table(index=list(index), columns=cols, values=values, aggfunc="first")
-        t = t.reindex(index=pd.MultiIndex.from_tuples(row_order, names=list(index)) if len(index) > 1 else [r[0] for r in row_order])
+        t = t.reindex(
+            index=pd.MultiIndex.from_tuples(row_order, names=list(index))
+            if len(index) > 1
+            else [r[0] for r in row_order]
+        )
         keep = [c for c in (col_order if len(cols) > 1 else [c[0] for c in col_order]) if c in t.columns]
         return t[keep]
+
     ours = _pivot("ours")
-    if not paper: return ours
+    if not paper:
+        return ours
     pap = _pivot("paper")
     out = {}
     for c in ours.columns:
         out[(c if isinstance(c, tuple) else (c,)) + ("ours",)] = ours[c]
         if c in pap.columns and pap[c].notna().any():
-            out[(c if isinstance(c, tuple) else (c,)) + ("paper",)] = pap[c].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+            out[(c if isinstance(c, tuple) else (c,)) + ("paper",)] = pap[c].map(
+                lambda v: "" if pd.isna(v) else f"{v:.2f}"
+            )
     res = pd.DataFrame(out)
     res.columns = pd.MultiIndex.from_tuples(res.columns)
     return res.fillna("")
@@ -174,6 +219,7 @@ def markdown_table(
         std = f" ± {r['std']:.{digits}f}" if r["count"] > 1 and np.isfinite(r["std"]) else ""
         pap = f" ({r['paper']:.1f})" if paper and r["paper"] is not None and pd.notna(r["paper"]) else ""
         return f"{r['mean']:.{digits}f}{std}{pap}"
+
     cells = {(r["row"], r["col"]): cell(r) for _, r in agg.iterrows()}
     lines = ["| " + " | ".join(list(index) + col_order) + " |", "|" + "---|" * (len(index) + len(col_order))]
     for row in row_order:
@@ -183,9 +229,12 @@ def markdown_table(
 # %% ../nbs/shared/17_report.ipynb #2b65a167
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
+
 def _families():
     from rsr_nb.cmirnet.report import README_SECTIONS
+
     return README_SECTIONS
+
 
 def readme_results(results_dir: str | Path = "results") -> str:
     "The markdown of README's results section, from the results files in `results_dir`."
@@ -200,6 +249,7 @@ def readme_results(results_dir: str | Path = "results") -> str:
         if text:
             parts.append(text.strip())
     return "\n\n".join(parts) + "\n"
+
 
 def update_readme(readme: str | Path = "README.md", results_dir: str | Path = "results", check: bool = False) -> bool:
     "Rewrite README's generated section; with `check`, only report whether it is up to date. Returns True if current."

@@ -17,19 +17,27 @@ from .core import progress
 __all__ = ['tensor_batches', 'fit']
 
 # %% ../nbs/shared/14_training.ipynb #26dd5a3a
-def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, seed: int, device="cpu", drop_last: bool = True) -> Callable:
+def tensor_batches(
+    tensors: Sequence[torch.Tensor], batch_size: int, seed: int, device="cpu", drop_last: bool = True
+) -> Callable:
     "`batches(epoch)` over in-memory tensors: a fresh permutation per epoch from generator seed (seed, epoch)."
     n = len(tensors[0])
-    if any(len(t) != n for t in tensors): raise ValueError(f"tensors differ in length: {[len(t) for t in tensors]}")
-    if batch_size < 2: raise ValueError(f"batch_size must be at least 2 (batch norm), got {batch_size}")
+    if any(len(t) != n for t in tensors):
+        raise ValueError(f"tensors differ in length: {[len(t) for t in tensors]}")
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be at least 2 (batch norm), got {batch_size}")
+
     def batches(epoch: int) -> Iterable:
         g = torch.Generator().manual_seed(int(seed) * 100_003 + epoch)
         perm = torch.randperm(n, generator=g)
         stop = n - n % batch_size if drop_last and n > batch_size else n
         for s in range(0, stop, batch_size):
-            idx = perm[s:s + batch_size]
-            if len(idx) >= 2: yield tuple(t[idx].to(device) for t in tensors)
+            idx = perm[s : s + batch_size]
+            if len(idx) >= 2:
+                yield tuple(t[idx].to(device) for t in tensors)
+
     return batches
+
 
 def fit(
     modules: Sequence[nn.Module],  # the modules whose parameters Adam optimises
@@ -56,8 +64,10 @@ def fit(
         for batch in batches(epoch):
             terms = loss_fn(*batch)
             if not torch.isfinite(terms["total"]):
-                raise FloatingPointError(f"{desc}: the loss became {terms['total'].item()} at epoch {epoch}; "
-                                         f"lower the learning rate or the loss weights")
+                raise FloatingPointError(
+                    f"{desc}: the loss became {terms['total'].item()} at epoch {epoch}; "
+                    f"lower the learning rate or the loss weights"
+                )
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()

@@ -26,8 +26,9 @@ def soft_orthogonality(
     return ((g - torch.eye(z.shape[1], device=z.device, dtype=z.dtype)) ** 2).sum() / z.shape[1]
 
 # %% ../../nbs/cmirnet/15a_cmirnet.losses.ipynb #102812bd
-THESIS_LAMBDAS = (1e-5, 1.0, 0.01, 0.01, 1.0)      # the thesis' best values (its d_v = 128 sensitivity table), λ2 = 1
-DEFAULT_LAMBDAS = (1.0, 1.0, 0.01, 0.01, 0.01)     # this project's defaults (chosen on validation data: cmirnet.model)
+THESIS_LAMBDAS = (1e-5, 1.0, 0.01, 0.01, 1.0)  # the thesis' best values (its d_v = 128 sensitivity table), λ2 = 1
+DEFAULT_LAMBDAS = (1.0, 1.0, 0.01, 0.01, 0.01)  # this project's defaults (chosen on validation data: cmirnet.model)
+
 
 def cmirnet_loss(
     *,
@@ -50,18 +51,28 @@ def cmirnet_loss(
     if len(lambdas) != 5:
         raise ValueError(f"lambdas must give λ1..λ5, got {lambdas!r}")
     if za_hat.shape != za.shape or zb_hat.shape != zb.shape:
-        raise ValueError(f"za_hat must have za's shape {tuple(za.shape)} and zb_hat zb's {tuple(zb.shape)}; "
-                         f"got {tuple(za_hat.shape)} and {tuple(zb_hat.shape)}")
+        raise ValueError(
+            f"za_hat must have za's shape {tuple(za.shape)} and zb_hat zb's {tuple(zb.shape)}; "
+            f"got {tuple(za_hat.shape)} and {tuple(zb_hat.shape)}"
+        )
     l1, l2, l3, l4, l5 = lambdas
     if multilabel:
-        def ce(lg): return F.binary_cross_entropy_with_logits(lg, target.float())
+
+        def ce(lg):
+            return F.binary_cross_entropy_with_logits(lg, target.float())
     else:
-        def ce(lg): return F.cross_entropy(lg, target)
-    terms = {"align": ((va - vb) ** 2).sum(1).mean(),
-             "cls": 0.5 * (ce(logits_a) + ce(logits_b)),
-             "norm": (va ** 2).sum(1).mean() + (vb ** 2).sum(1).mean(),
-             "dec": ((zb_hat - zb) ** 2).sum(1).mean() + ((za_hat - za) ** 2).sum(1).mean(),
-             "reg": ((wa - alpha) ** 2).sum() + ((wb - alpha) ** 2).sum()}
-    terms["total"] = (l1 * terms["align"] + l2 * terms["cls"] + l3 * terms["norm"]
-                      + l4 * terms["dec"] + l5 * terms["reg"])
+
+        def ce(lg):
+            return F.cross_entropy(lg, target)
+
+    terms = {
+        "align": ((va - vb) ** 2).sum(1).mean(),
+        "cls": 0.5 * (ce(logits_a) + ce(logits_b)),
+        "norm": (va**2).sum(1).mean() + (vb**2).sum(1).mean(),
+        "dec": ((zb_hat - zb) ** 2).sum(1).mean() + ((za_hat - za) ** 2).sum(1).mean(),
+        "reg": ((wa - alpha) ** 2).sum() + ((wb - alpha) ** 2).sum(),
+    }
+    terms["total"] = (
+        l1 * terms["align"] + l2 * terms["cls"] + l3 * terms["norm"] + l4 * terms["dec"] + l5 * terms["reg"]
+    )
     return terms

@@ -28,6 +28,7 @@ __all__ = ['Stage1Classifier', 'train_stage1', 'extract_features', 'CMIRNetConfi
 # %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #d2fdc8eb
 class Stage1Classifier(nn.Module):
     "An encoder producing features z, and a linear classification head on z."
+
     def __init__(self, encoder: nn.Module, feat_dim: int, n_classes: int):
         super().__init__()
         self.encoder = encoder
@@ -37,6 +38,7 @@ class Stage1Classifier(nn.Module):
         z = self.encoder(x)
         return z, self.head(z)
 
+
 def _as_inputs(name: str, x) -> torch.Tensor:
     "Inputs of any shape (features N x d, or image tiles N x C x H x W) as a float32 tensor."
     t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
@@ -45,6 +47,7 @@ def _as_inputs(name: str, x) -> torch.Tensor:
     if not (t.is_floating_point() or t.dtype in (torch.uint8, torch.int16, torch.int32, torch.int64)):
         raise TypeError(f"{name} must hold numbers, got dtype {t.dtype}")
     return t.float()
+
 
 def _check_encoder(encoder: nn.Module, x: torch.Tensor, feat_dim: int, name: str = "encoder") -> None:
     "Run the encoder on two rows and compare its output width with `feat_dim`."
@@ -58,8 +61,11 @@ def _check_encoder(encoder: nn.Module, x: torch.Tensor, feat_dim: int, name: str
     finally:
         encoder.train(was)
     if out.ndim != 2 or out.shape[1] != feat_dim:
-        raise ValueError(f"feat_dim={feat_dim} but {name} outputs shape {tuple(out.shape[1:])}: "
-                         f"give feat_dim the encoder's output size")
+        raise ValueError(
+            f"feat_dim={feat_dim} but {name} outputs shape {tuple(out.shape[1:])}: "
+            f"give feat_dim the encoder's output size"
+        )
+
 
 def train_stage1(
     encoder: nn.Module,  # maps a batch of inputs to B x feat_dim features
@@ -93,9 +99,11 @@ def train_stage1(
         ce = F.binary_cross_entropy_with_logits(logits, yb) if multilabel else F.cross_entropy(logits, yb)
         orth = soft_orthogonality(z)
         return {"total": ce + ortho_weight * orth, "ce": ce, "ortho": orth}
+
     batches = tensor_batches((x, y), min(batch_size, len(x)), seed, dev)
     hist = fit([model], loss_fn, batches, epochs, lr=lr, weight_decay=1e-4, desc=desc)
     return model, hist
+
 
 @torch.no_grad()
 def extract_features(
@@ -114,12 +122,13 @@ def extract_features(
     if not len(x):
         return torch.empty(0)
     part = 0 if output == "features" else 1
-    return torch.cat([model(x[s:s + batch_size].to(dev))[part].cpu() for s in range(0, len(x), batch_size)])
+    return torch.cat([model(x[s : s + batch_size].to(dev))[part].cpu() for s in range(0, len(x), batch_size)])
 
 # %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #e8b77486
 @dataclass
 class CMIRNetConfig:
     "Stage-2 settings: `d_v`, λ1..λ5 (default `DEFAULT_LAMBDAS`, the same as `cmirnet_loss`'s), α, the optimisation."
+
     d_v: int = 64
     lambdas: tuple = DEFAULT_LAMBDAS
     alpha: float = 0.0
@@ -140,8 +149,10 @@ class CMIRNetConfig:
         check_int("batch_size", self.batch_size, 2)
         check_number("lr", self.lr)
 
+
 class CMIRNet(nn.Module):
     "Stage 2 of CMIR-NET: w_a, w_b to V, a shared classifier on V, decoders w_ab (V_a -> Z_b) and w_ba (V_b -> Z_a)."
+
     def __init__(self, dim_a: int, dim_b: int, n_classes: int, d_v: int):
         super().__init__()
         self.wa = nn.Linear(dim_a, d_v)
@@ -153,17 +164,32 @@ class CMIRNet(nn.Module):
             self.register_buffer(f"mu_{name}", torch.zeros(dim))
             self.register_buffer(f"sd_{name}", torch.ones(dim))
 
-    def norm_a(self, za): return (za - self.mu_a) / self.sd_a
-    def norm_b(self, zb): return (zb - self.mu_b) / self.sd_b
+    def norm_a(self, za):
+        return (za - self.mu_a) / self.sd_a
+
+    def norm_b(self, zb):
+        return (zb - self.mu_b) / self.sd_b
 
     def terms(self, za, zb, target, config: CMIRNetConfig, multilabel: bool = False) -> dict:
         "Eq. (8) on a batch of raw stage-1 features (standardised here)."
         a, b = self.norm_a(za), self.norm_b(zb)
         va, vb = self.wa(a), self.wb(b)
-        return cmirnet_loss(va=va, vb=vb, logits_a=self.cls(va), logits_b=self.cls(vb), target=target,
-                            za=a, zb=b, za_hat=self.wba(vb), zb_hat=self.wab(va),
-                            wa=self.wa.weight, wb=self.wb.weight,
-                            lambdas=config.lambdas, alpha=config.alpha, multilabel=multilabel)
+        return cmirnet_loss(
+            va=va,
+            vb=vb,
+            logits_a=self.cls(va),
+            logits_b=self.cls(vb),
+            target=target,
+            za=a,
+            zb=b,
+            za_hat=self.wba(vb),
+            zb_hat=self.wab(va),
+            wa=self.wa.weight,
+            wb=self.wb.weight,
+            lambdas=config.lambdas,
+            alpha=config.alpha,
+            multilabel=multilabel,
+        )
 
     @torch.no_grad()
     def embed_a(self, za) -> torch.Tensor:
@@ -174,6 +200,7 @@ class CMIRNet(nn.Module):
     def embed_b(self, zb) -> torch.Tensor:
         "Embeddings V_b of modality-B stage-1 features (CPU tensor)."
         return self.wb(self.norm_b(as_features("zb", zb).to(self.mu_b.device))).cpu()
+
 
 def train_cmirnet(
     za,  # N x d_a stage-1 features of modality A (row i pairs with zb[i])
@@ -201,20 +228,43 @@ def train_cmirnet(
     net.sd_b.copy_(zb.std(0) + 1e-6)
     batches = tensor_batches((za, zb, y), min(config.batch_size, len(za)), seed, dev)
     hook = None if on_epoch_end is None else (lambda epoch, record: on_epoch_end(net, epoch, record))
-    hist = fit([net], lambda a, b, t: net.terms(a, b, t, config, multilabel), batches, config.epochs, lr=config.lr,
-               desc=f"CMIR-NET stage 2 (d_v={config.d_v})", on_epoch_end=hook)
+    hist = fit(
+        [net],
+        lambda a, b, t: net.terms(a, b, t, config, multilabel),
+        batches,
+        config.epochs,
+        lr=config.lr,
+        desc=f"CMIR-NET stage 2 (d_v={config.d_v})",
+        on_epoch_end=hook,
+    )
     return net, hist
 
 # %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #8954d7dc
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+
 class CMIRNetEstimator(BaseEstimator):
     "CMIR-NET on two paired feature sets: `fit(xa, xb, labels)`, then `transform_a` / `transform_b` into V."
-    def __init__(self, d_v: int = 64, lambdas: tuple = DEFAULT_LAMBDAS, alpha: float = 0.0, epochs: int = 100,
-                 batch_size: int = 128, lr: float = 1e-3, stage1: bool = True, feat_dim: int = 128,
-                 hidden: int = 256, epochs_stage1: int = 40, ortho_weight: float = 1.0,
-                 validation_fraction: float = 0.0, patience: int = 10, seed: int = 0, device: str = "cpu"):
+
+    def __init__(
+        self,
+        d_v: int = 64,
+        lambdas: tuple = DEFAULT_LAMBDAS,
+        alpha: float = 0.0,
+        epochs: int = 100,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        stage1: bool = True,
+        feat_dim: int = 128,
+        hidden: int = 256,
+        epochs_stage1: int = 40,
+        ortho_weight: float = 1.0,
+        validation_fraction: float = 0.0,
+        patience: int = 10,
+        seed: int = 0,
+        device: str = "cpu",
+    ):
         self.d_v = d_v
         self.lambdas = lambdas
         self.alpha = alpha
@@ -232,12 +282,19 @@ class CMIRNetEstimator(BaseEstimator):
         self.device = device
 
     def _config(self) -> CMIRNetConfig:
-        return CMIRNetConfig(d_v=self.d_v, lambdas=tuple(self.lambdas), alpha=self.alpha, epochs=self.epochs,
-                             batch_size=self.batch_size, lr=self.lr)
+        return CMIRNetConfig(
+            d_v=self.d_v,
+            lambdas=tuple(self.lambdas),
+            alpha=self.alpha,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+        )
 
     def fit(self, xa, xb, labels):
         "Fit on pairs (xa[i], xb[i]) with labels[i]; returns self."
         from rsr_nb.metrics import evaluate_retrieval, RetrievalProtocol
+
         config = self._config()
         check_number("validation_fraction", self.validation_fraction, 0.0, 0.5)
         check_int("patience", self.patience)
@@ -255,8 +312,10 @@ class CMIRNetEstimator(BaseEstimator):
         n_val = int(round(self.validation_fraction * len(xa)))
         val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         if len(tr) < 2:
-            raise ValueError(f"only {len(tr)} training pairs after holding out validation_fraction="
-                             f"{self.validation_fraction}; give more pairs or a smaller fraction")
+            raise ValueError(
+                f"only {len(tr)} training pairs after holding out validation_fraction="
+                f"{self.validation_fraction}; give more pairs or a smaller fraction"
+            )
         self.n_features_a_, self.n_features_b_ = xa.shape[1], xb.shape[1]
         self.stage1_a_ = self.stage1_b_ = None
         self.history_ = []
@@ -264,9 +323,19 @@ class CMIRNetEstimator(BaseEstimator):
         if self.stage1:
             for side, x in (("a", xa), ("b", xb)):
                 enc = MLPEncoder(x.shape[1], self.feat_dim, (self.hidden,))
-                model, hist = train_stage1(enc, self.feat_dim, x[tr], y[tr], n_classes, epochs=self.epochs_stage1,
-                                           ortho_weight=self.ortho_weight, multilabel=multilabel, seed=self.seed,
-                                           device=self.device, desc=f"stage 1 ({side})")
+                model, hist = train_stage1(
+                    enc,
+                    self.feat_dim,
+                    x[tr],
+                    y[tr],
+                    n_classes,
+                    epochs=self.epochs_stage1,
+                    ortho_weight=self.ortho_weight,
+                    multilabel=multilabel,
+                    seed=self.seed,
+                    device=self.device,
+                    desc=f"stage 1 ({side})",
+                )
                 setattr(self, f"stage1_{side}_", model.cpu())
                 self.history_ += [{"stage": f"stage 1 ({side})", **h} for h in hist]
             za = extract_features(self.stage1_a_, xa)
@@ -281,8 +350,17 @@ class CMIRNetEstimator(BaseEstimator):
                 best.update(score=record["val_mAP"], state=copy.deepcopy(net.state_dict()), epoch=epoch + 1)
             return epoch + 1 - best["epoch"] >= self.patience
 
-        net, hist = train_cmirnet(za[tr], zb[tr], y[tr], n_classes, config, multilabel=multilabel,
-                                  seed=self.seed, device=self.device, on_epoch_end=validate if n_val else None)
+        net, hist = train_cmirnet(
+            za[tr],
+            zb[tr],
+            y[tr],
+            n_classes,
+            config,
+            multilabel=multilabel,
+            seed=self.seed,
+            device=self.device,
+            on_epoch_end=validate if n_val else None,
+        )
         if n_val:
             net.load_state_dict(best["state"])
             self.best_epoch_ = best["epoch"]
@@ -317,15 +395,22 @@ class CMIRNetEstimator(BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: nothing to save")
         import os
         import tempfile
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {"params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
-                 "fitted": {"n_features_a_": self.n_features_a_, "n_features_b_": self.n_features_b_,
-                            "n_classes_": self.n_classes_, "multilabel_": self.multilabel_,
-                            "classes_": self.classes_},
-                 "net": self.net_.state_dict(),
-                 "stage1_a": None if self.stage1_a_ is None else self.stage1_a_.state_dict(),
-                 "stage1_b": None if self.stage1_b_ is None else self.stage1_b_.state_dict()}
+        state = {
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
+            "fitted": {
+                "n_features_a_": self.n_features_a_,
+                "n_features_b_": self.n_features_b_,
+                "n_classes_": self.n_classes_,
+                "multilabel_": self.multilabel_,
+                "classes_": self.classes_,
+            },
+            "net": self.net_.state_dict(),
+            "stage1_a": None if self.stage1_a_ is None else self.stage1_a_.state_dict(),
+            "stage1_b": None if self.stage1_b_ is None else self.stage1_b_.state_dict(),
+        }
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         os.close(fd)
         try:
@@ -343,8 +428,12 @@ class CMIRNetEstimator(BaseEstimator):
         est = cls(**{k: (tuple(v) if k == "lambdas" else v) for k, v in state["params"].items()})
         for k, v in state["fitted"].items():
             setattr(est, k, v)
-        net = CMIRNet(est.n_features_a_ if not est.stage1 else est.feat_dim,
-                      est.n_features_b_ if not est.stage1 else est.feat_dim, est.n_classes_, est.d_v)
+        net = CMIRNet(
+            est.n_features_a_ if not est.stage1 else est.feat_dim,
+            est.n_features_b_ if not est.stage1 else est.feat_dim,
+            est.n_classes_,
+            est.d_v,
+        )
         net.load_state_dict(state["net"])
         est.net_ = net.eval()
         est.stage1_a_ = est.stage1_b_ = None

@@ -12,35 +12,64 @@ from ..metrics import CMIRNET_PAPER_KS, paper_protocol_name
 __all__ = ['THESIS_MAP', 'PAPER_PROTOCOL', 'PAPER_METHOD_NAME', 'paper_numbers']
 
 # %% ../../nbs/cmirnet/15b_cmirnet.paper.ipynb #d9fa2713
-THESIS_MAP = paper_protocol_name(CMIRNET_PAPER_KS)        # "meanP@10..50": what CMIR-NET's tables call mAP
+THESIS_MAP = paper_protocol_name(CMIRNET_PAPER_KS)  # "meanP@10..50": what CMIR-NET's tables call mAP
 PAPER_PROTOCOL = "thesis' evaluation script: 50 queries of one class, mostly training items"
 
-_DSRSID = {   # (task, d_v) -> (the thesis' "mAP" = mean P@10..50, P@10)
-    ("Pan->Mul", 16): (95.52, 97.10), ("Pan->Mul", 32): (98.96, 98.99), ("Pan->Mul", 64): (99.05, 99.40),
-    ("Mul->Pan", 16): (98.77, 99.00), ("Mul->Pan", 32): (97.95, 97.99), ("Mul->Pan", 64): (98.93, 98.60),
-    ("Pan->Pan", 16): (99.41, 99.82), ("Pan->Pan", 32): (98.11, 98.40), ("Pan->Pan", 64): (98.69, 99.40),
-    ("Mul->Mul", 16): (99.55, 99.69), ("Mul->Mul", 32): (98.18, 98.60), ("Mul->Mul", 64): (98.25, 98.40),
+_DSRSID = {  # (task, d_v) -> (the thesis' "mAP" = mean P@10..50, P@10)
+    ("Pan->Mul", 16): (95.52, 97.10),
+    ("Pan->Mul", 32): (98.96, 98.99),
+    ("Pan->Mul", 64): (99.05, 99.40),
+    ("Mul->Pan", 16): (98.77, 99.00),
+    ("Mul->Pan", 32): (97.95, 97.99),
+    ("Mul->Pan", 64): (98.93, 98.60),
+    ("Pan->Pan", 16): (99.41, 99.82),
+    ("Pan->Pan", 32): (98.11, 98.40),
+    ("Pan->Pan", 64): (98.69, 99.40),
+    ("Mul->Mul", 16): (99.55, 99.69),
+    ("Mul->Mul", 32): (98.18, 98.60),
+    ("Mul->Mul", 64): (98.25, 98.40),
 }
-_DSRSID_COMPARISON = {   # (task, the thesis' method name, d_v) -> the thesis' "mAP"
-    ("Pan->Mul", "SCM", 16): 34.72, ("Pan->Mul", "SCM", 32): 37.67,
-    ("Pan->Mul", "DCMH", 16): 80.76, ("Pan->Mul", "DCMH", 32): 85.09,
-    ("Pan->Mul", "SIDHCNN", 16): 95.53, ("Pan->Mul", "SIDHCNN", 32): 96.43,
-    ("Mul->Pan", "SCM", 16): 36.71, ("Mul->Pan", "SCM", 32): 38.71,
-    ("Mul->Pan", "DCMH", 16): 80.23, ("Mul->Pan", "DCMH", 32): 84.45,
-    ("Mul->Pan", "SIDHCNN", 16): 97.25, ("Mul->Pan", "SIDHCNN", 32): 97.89,
+_DSRSID_COMPARISON = {  # (task, the thesis' method name, d_v) -> the thesis' "mAP"
+    ("Pan->Mul", "SCM", 16): 34.72,
+    ("Pan->Mul", "SCM", 32): 37.67,
+    ("Pan->Mul", "DCMH", 16): 80.76,
+    ("Pan->Mul", "DCMH", 32): 85.09,
+    ("Pan->Mul", "SIDHCNN", 16): 95.53,
+    ("Pan->Mul", "SIDHCNN", 32): 96.43,
+    ("Mul->Pan", "SCM", 16): 36.71,
+    ("Mul->Pan", "SCM", 32): 38.71,
+    ("Mul->Pan", "DCMH", 16): 80.23,
+    ("Mul->Pan", "DCMH", 32): 84.45,
+    ("Mul->Pan", "SIDHCNN", 16): 97.25,
+    ("Mul->Pan", "SIDHCNN", 32): 97.89,
 }
-_UCM_SPEECH = {   # (task, d_v) -> (the thesis' "mAP", P@10)
-    ("Img->Aud", 32): (29.67, 60.91), ("Img->Aud", 64): (41.60, 63.15), ("Img->Aud", 128): (62.11, 64.81),
-    ("Aud->Img", 32): (21.60, 40.11), ("Aud->Img", 64): (42.36, 51.29), ("Aud->Img", 128): (54.21, 56.00),
+_UCM_SPEECH = {  # (task, d_v) -> (the thesis' "mAP", P@10)
+    ("Img->Aud", 32): (29.67, 60.91),
+    ("Img->Aud", 64): (41.60, 63.15),
+    ("Img->Aud", 128): (62.11, 64.81),
+    ("Aud->Img", 32): (21.60, 40.11),
+    ("Aud->Img", 64): (42.36, 51.29),
+    ("Aud->Img", 128): (54.21, 56.00),
 }
-_SENSITIVITY = {   # Aud->Img, d_v = 128, around the thesis' base weights: (parameter, value) -> the thesis' "mAP"
-    ("lambda1", 1e-6): 49.02, ("lambda1", 1e-5): 54.21, ("lambda1", 1e-4): 52.76,
-    ("lambda3=lambda4", 1e-3): 53.29, ("lambda3=lambda4", 1e-2): 54.21, ("lambda3=lambda4", 1e-1): 53.87,
-    ("lambda5", 1e-2): 23.57, ("lambda5", 1e-1): 51.84, ("lambda5", 1.0): 54.21,
+_SENSITIVITY = {  # Aud->Img, d_v = 128, around the thesis' base weights: (parameter, value) -> the thesis' "mAP"
+    ("lambda1", 1e-6): 49.02,
+    ("lambda1", 1e-5): 54.21,
+    ("lambda1", 1e-4): 52.76,
+    ("lambda3=lambda4", 1e-3): 53.29,
+    ("lambda3=lambda4", 1e-2): 54.21,
+    ("lambda3=lambda4", 1e-1): 53.87,
+    ("lambda5", 1e-2): 23.57,
+    ("lambda5", 1e-1): 51.84,
+    ("lambda5", 1.0): 54.21,
 }
 # our baselines' names -> the names in the thesis' comparison table
-PAPER_METHOD_NAME = {"SCM-Orth": "SCM", "SCM-Seq": "SCM", "DCMH": "DCMH", "SIDH-style": "SIDHCNN",
-                     "CMIR-NET": "CMIR-NET"}
+PAPER_METHOD_NAME = {
+    "SCM-Orth": "SCM",
+    "SCM-Seq": "SCM",
+    "DCMH": "DCMH",
+    "SIDH-style": "SIDHCNN",
+    "CMIR-NET": "CMIR-NET",
+}
 
 # %% ../../nbs/cmirnet/15b_cmirnet.paper.ipynb #9e6176fb
 def paper_numbers(

@@ -20,8 +20,7 @@ from .model import CMIRNetConfig, extract_features, train_cmirnet, train_stage1
 from .paper import PAPER_PROTOCOL, paper_numbers
 from ..core import check_choice, check_int, check_number, progress, seed_everything
 from ..data import get_dataset, stratified_split
-from ..experiment import (Experiment, RetrievalTask, assert_disjoint, check_baselines, evaluate_tasks,
-                               run_baselines)
+from ..experiment import Experiment, RetrievalTask, assert_disjoint, check_baselines, evaluate_tasks, run_baselines
 from ..metrics import CMIRNET_PAPER_KS, RetrievalProtocol
 from ..report import retrieval_rows
 
@@ -33,22 +32,29 @@ __all__ = ['PROTOCOL', 'DSRSID_TASKS', 'UCM_SPEECH_TASKS', 'ALL_BASELINES', 'LOG
            'image_speech_stage1', 'image_speech_eval', 'image_speech_simple', 'run_ucm_speech', 'AblationExperiment',
            'run_ablation', 'LambdaSelection', 'run_lambda_selection']
 
-# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #02aebd90
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #3167b6f4
 PROTOCOL = RetrievalProtocol(metric="euclidean", ks=(10,), paper_ks=CMIRNET_PAPER_KS)
-DSRSID_TASKS = (RetrievalTask("Pan->Mul", "pan", "mul"), RetrievalTask("Mul->Pan", "mul", "pan"),
-                RetrievalTask("Pan->Pan", "pan", "pan"), RetrievalTask("Mul->Mul", "mul", "mul"))
+DSRSID_TASKS = (
+    RetrievalTask("Pan->Mul", "pan", "mul"),
+    RetrievalTask("Mul->Pan", "mul", "pan"),
+    RetrievalTask("Pan->Pan", "pan", "pan"),
+    RetrievalTask("Mul->Mul", "mul", "mul"),
+)
 UCM_SPEECH_TASKS = (RetrievalTask("Img->Aud", "img", "aud"), RetrievalTask("Aud->Img", "aud", "img"))
 ALL_BASELINES = ["CCA", "SCM-Orth", "SCM-Seq", "DCMH", "SIDH-style"]
+
 
 @dataclass
 class RunResult:
     "What a pipeline hands back to its notebook: results rows, training curves, splits, and the last seed's state."
+
     rows: list = field(default_factory=list)  # results rows (report.retrieval_rows)
     curves: list = field(default_factory=list)  # per-epoch training records, with stage and seed
     splits: dict = field(default_factory=dict)  # seed -> {"train": ..., "test": ...} indices per modality
     extra: dict = field(default_factory=dict)  # anything else a figure needs (e.g. per-class AP)
     last: dict = field(default_factory=dict)  # the last seed's embeddings and test indices, for retrieval grids
     timings: dict = field(default_factory=dict)  # step -> seconds, summed over seeds (benchmarks print them)
+
 
 @contextmanager
 def timed(out: RunResult, step: str):
@@ -67,8 +73,10 @@ def class_probabilities(
     "Stage-1 logits as probabilities: softmax over classes, or a sigmoid per label for multi-label items."
     return torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
 
-LOGREG_MAX_DIM = 256    # wider inputs (raw pixels, CNN features) are reduced by whitened PCA first ...
-LOGREG_PCA = 64         # ... to this many components: seconds instead of minutes, and lbfgs converges
+
+LOGREG_MAX_DIM = 256  # wider inputs (raw pixels, CNN features) are reduced by whitened PCA first ...
+LOGREG_PCA = 64  # ... to this many components: seconds instead of minutes, and lbfgs converges
+
 
 def logreg_probabilities(
     x_train,  # inputs of the training items (any shape; flattened)
@@ -85,6 +93,7 @@ def logreg_probabilities(
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     xt = np.asarray(x_train, dtype=np.float64).reshape(len(x_train), -1)
     xa = np.asarray(x_all, dtype=np.float64).reshape(len(x_all), -1)
     y = np.asarray(y_train)
@@ -100,10 +109,12 @@ def logreg_probabilities(
     out[:, model.classes_] = model.predict_proba(xa)
     return torch.as_tensor(out)
 
+
 def standardised(z: torch.Tensor, rows) -> torch.Tensor:
     "z standardised with the mean and standard deviation of `rows` (the training items)."
     mu, sd = z[rows].mean(0), z[rows].std(0) + 1e-6
     return (z - mu) / sd
+
 
 def simple_baseline_rows(
     embeddings: dict,  # method name -> (modality -> embeddings of every item, ranking metric)
@@ -123,10 +134,11 @@ def simple_baseline_rows(
             rows += retrieval_rows(name, task, r, seed, extra=extra)
     return rows
 
-# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #6a0a8e66
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #fcf1a3be
 @dataclass
 class DSRSIDExperiment(Experiment):
     "Parameters of `nbs/run_dsrsid.ipynb` (the same names and defaults as its parameters cell)."
+
     notebook: ClassVar[str] = "nbs/run_dsrsid.ipynb"
     d_v: int = 64
     data: str = "simulated"
@@ -158,17 +170,21 @@ class DSRSIDExperiment(Experiment):
         check_int("pan_size", self.pan_size, 16)
         check_number("test_fraction", self.test_fraction, 0.01, 0.99)
         if round(self.n_per_class * self.test_fraction) < 1 or round(self.n_per_class * (1 - self.test_fraction)) < 2:
-            raise ValueError(f"n_per_class={self.n_per_class} with test_fraction={self.test_fraction} leaves no test "
-                             f"pair (or fewer than 2 training pairs) per class; raise n_per_class or change test_fraction")
+            raise ValueError(
+                f"n_per_class={self.n_per_class} with test_fraction={self.test_fraction} leaves no test "
+                f"pair (or fewer than 2 training pairs) per class; raise n_per_class or change test_fraction"
+            )
         if 8 * self.n_per_class - 1 < max(CMIRNET_PAPER_KS):
-            raise ValueError(f"n_per_class={self.n_per_class} gives a gallery of {8 * self.n_per_class} pairs, fewer than "
-                             f"the largest cut-off P@{max(CMIRNET_PAPER_KS)} needs; use n_per_class >= 7")
+            raise ValueError(
+                f"n_per_class={self.n_per_class} gives a gallery of {8 * self.n_per_class} pairs, fewer than "
+                f"the largest cut-off P@{max(CMIRNET_PAPER_KS)} needs; use n_per_class >= 7"
+            )
         check_int("feat_dim", self.feat_dim, 2)
         check_int("epochs_stage1", self.epochs_stage1)
         check_number("ortho_weight", self.ortho_weight)
         self.baselines = check_baselines(self.baselines)
         self.config()
-        if self.data == "real":   # fail now, with the how-to, if the file is not there
+        if self.data == "real":  # fail now, with the how-to, if the file is not there
             get_dataset("dsrsid", "real", root=self.data_root or None)
 
     @property
@@ -179,13 +195,16 @@ class DSRSIDExperiment(Experiment):
         lambdas = (self.lambda1, self.lambda2, self.lambda3, self.lambda4, self.lambda5)
         return CMIRNetConfig(d_v=self.d_v, lambdas=lambdas, alpha=self.alpha, epochs=self.epochs)
 
+
 @dataclass
 class PairData:
     "DSRSID pairs as tensors: PAN N x 1 x H x W, MUL N x 4 x H/4 x W/4, labels N, and the dataset description."
+
     pan: torch.Tensor
     mul: torch.Tensor
     labels: torch.Tensor
     info: dict
+
 
 def load_dsrsid(cfg: DSRSIDExperiment, num_workers: int = 0) -> PairData:
     "The pairs of the twin or of the real DSRSID (a class-balanced subsample of `n_per_class` pairs per class)."
@@ -199,18 +218,24 @@ def load_dsrsid(cfg: DSRSIDExperiment, num_workers: int = 0) -> PairData:
         short = [c for c in range(8) if (lab == c).sum() < cfg.n_per_class]
         if short:
             raise ValueError(f"DSRSID has fewer than n_per_class={cfg.n_per_class} pairs in classes {short}")
-        idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(lab == c), cfg.n_per_class, replace=False)
-                                      for c in range(8)]))
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx.tolist()), batch_size=256,
-                                         num_workers=num_workers)
+        idx = np.sort(
+            np.concatenate([rng.choice(np.flatnonzero(lab == c), cfg.n_per_class, replace=False) for c in range(8)])
+        )
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(ds, idx.tolist()), batch_size=256, num_workers=num_workers
+    )
     pans, muls, labs = [], [], []
     for batch in progress(loader, desc="loading pairs"):
         pans.append(batch["pan"])
         muls.append(batch["mul"])
         labs.append(batch["label"])
-    info = {**ds.describe(), "n_pairs_used": len(idx),
-            "split": f"stratified {1 - cfg.test_fraction:.0%} / {cfg.test_fraction:.0%} per seed"}
+    info = {
+        **ds.describe(),
+        "n_pairs_used": len(idx),
+        "split": f"stratified {1 - cfg.test_fraction:.0%} / {cfg.test_fraction:.0%} per seed",
+    }
     return PairData(torch.cat(pans), torch.cat(muls), torch.cat(labs), info)
+
 
 def run_dsrsid(cfg: DSRSIDExperiment, data: PairData) -> RunResult:
     "Per seed: split, stage 1 per modality, stage 2, the four tasks; the baselines on the same features and split."
@@ -226,56 +251,98 @@ def run_dsrsid(cfg: DSRSIDExperiment, data: PairData) -> RunResult:
         stage1, logits = {}, {}
         for key, x, ch in (("pan", data.pan, 1), ("mul", data.mul, 4)):
             with timed(out, f"stage 1 {key.upper()}"):
-                model, hist = train_stage1(SmallCNN(ch, x.shape[-1], cfg.feat_dim), cfg.feat_dim, x[train_idx],
-                                           labels[train_idx], 8, epochs=cfg.epochs_stage1,
-                                           ortho_weight=cfg.ortho_weight, seed=seed, device=dev,
-                                           desc=f"stage 1 {key.upper()}")
+                model, hist = train_stage1(
+                    SmallCNN(ch, x.shape[-1], cfg.feat_dim),
+                    cfg.feat_dim,
+                    x[train_idx],
+                    labels[train_idx],
+                    8,
+                    epochs=cfg.epochs_stage1,
+                    ortho_weight=cfg.ortho_weight,
+                    seed=seed,
+                    device=dev,
+                    desc=f"stage 1 {key.upper()}",
+                )
                 stage1[key] = extract_features(model, x, device=dev)
                 logits[key] = extract_features(model, x, device=dev, output="logits")
             out.curves += [{"stage": f"stage 1 {key.upper()}", "seed": seed, **h} for h in hist]
         with timed(out, "stage 2"):
-            net, h2 = train_cmirnet(stage1["pan"][train_idx], stage1["mul"][train_idx], labels[train_idx], 8,
-                                    cfg.config(), seed=seed, device=dev)
+            net, h2 = train_cmirnet(
+                stage1["pan"][train_idx],
+                stage1["mul"][train_idx],
+                labels[train_idx],
+                8,
+                cfg.config(),
+                seed=seed,
+                device=dev,
+            )
         out.curves += [{"stage": "stage 2", "seed": seed, **h} for h in h2]
         emb = {"pan": net.embed_a(stage1["pan"]), "mul": net.embed_b(stage1["mul"])}
         lab = {"pan": labels, "mul": labels}
         queries = {"pan": test_idx, "mul": test_idx}
         for task, r in evaluate_tasks(emb, lab, queries, DSRSID_TASKS, PROTOCOL, per_query=True).items():
-            out.rows += retrieval_rows("CMIR-NET", task, r, seed, paper_numbers("dsrsid", "CMIR-NET", task, cfg.d_v),
-                                       PAPER_PROTOCOL)
+            out.rows += retrieval_rows(
+                "CMIR-NET", task, r, seed, paper_numbers("dsrsid", "CMIR-NET", task, cfg.d_v), PAPER_PROTOCOL
+            )
             ap = r["per_query"]["AP"]
             test_labels = labels[test_idx].numpy()
-            per_class += [{"task": task, "class": c, "AP": float(np.nanmean(ap[test_labels == c])), "seed": seed}
-                          for c in range(8)]
+            per_class += [
+                {"task": task, "class": c, "AP": float(np.nanmean(ap[test_labels == c])), "seed": seed}
+                for c in range(8)
+            ]
         base = {}
         for name in cfg.baselines:
             with timed(out, f"baseline {name}"):
-                base.update(run_baselines([name], stage1["pan"][train_idx], stage1["mul"][train_idx],
-                                          labels[train_idx], stage1["pan"], stage1["mul"], cfg.d_v, lab, queries,
-                                          DSRSID_TASKS, PROTOCOL, modalities=("pan", "mul"), seed=seed))
+                base.update(
+                    run_baselines(
+                        [name],
+                        stage1["pan"][train_idx],
+                        stage1["mul"][train_idx],
+                        labels[train_idx],
+                        stage1["pan"],
+                        stage1["mul"],
+                        cfg.d_v,
+                        lab,
+                        queries,
+                        DSRSID_TASKS,
+                        PROTOCOL,
+                        modalities=("pan", "mul"),
+                        seed=seed,
+                    )
+                )
         for name, by_task in base.items():
             for task, r in by_task.items():
-                out.rows += retrieval_rows(name, task, r, seed, paper_numbers("dsrsid", name, task, cfg.d_v),
-                                           PAPER_PROTOCOL)
+                out.rows += retrieval_rows(
+                    name, task, r, seed, paper_numbers("dsrsid", name, task, cfg.d_v), PAPER_PROTOCOL
+                )
         with timed(out, "simple baselines"):
-            simple = {"Label space (stage 1)": ({k: class_probabilities(v, False) for k, v in logits.items()},
-                                                "cosine"),
-                      "Label space (LogReg)": ({k: logreg_probabilities(x[train_idx], labels[train_idx], x, 8, seed)
-                                                for k, x in (("pan", data.pan), ("mul", data.mul))}, "cosine"),
-                      "Stage 1 only": ({k: standardised(v, train_idx) for k, v in stage1.items()}, "euclidean")}
+            simple = {
+                "Label space (stage 1)": ({k: class_probabilities(v, False) for k, v in logits.items()}, "cosine"),
+                "Label space (LogReg)": (
+                    {
+                        k: logreg_probabilities(x[train_idx], labels[train_idx], x, 8, seed)
+                        for k, x in (("pan", data.pan), ("mul", data.mul))
+                    },
+                    "cosine",
+                ),
+                "Stage 1 only": ({k: standardised(v, train_idx) for k, v in stage1.items()}, "euclidean"),
+            }
             out.rows += simple_baseline_rows(simple, lab, queries, DSRSID_TASKS, seed)
         out.last = {"emb": emb, "test_idx": test_idx, "seed": seed}
     out.extra["per_class_ap"] = per_class
     return out
 
+
 def get_device_for(cfg) -> torch.device:
     from rsr_nb.core import get_device
+
     return get_device(cfg.device)
 
-# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #fe20e18f
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #794d6499
 @dataclass
 class UCMSpeechExperiment(Experiment):
     "Parameters of `nbs/run_ucm_speech.ipynb`."
+
     notebook: ClassVar[str] = "nbs/run_ucm_speech.ipynb"
     d_vs: list = field(default_factory=lambda: [32, 64, 128])
     data: str = "simulated"
@@ -324,7 +391,9 @@ class UCMSpeechExperiment(Experiment):
         lambdas = (self.lambda1, self.lambda2, self.lambda3, self.lambda4, self.lambda5)
         return CMIRNetConfig(d_v=d_v, lambdas=lambdas, alpha=self.alpha, epochs=self.epochs)
 
-_SPEECH_CLIPS_PER_LABEL = 15     # real and twin: 15 clips for each of the 17 labels
+
+_SPEECH_CLIPS_PER_LABEL = 15  # real and twin: 15 clips for each of the 17 labels
+
 
 def check_ucm_speech_data(cfg) -> None:
     "Checks shared by the image <-> speech experiments: data source, sizes, and a split that leaves test queries."
@@ -335,21 +404,29 @@ def check_ucm_speech_data(cfg) -> None:
     check_number("test_fraction", cfg.test_fraction, 0.01, 0.99)
     n_img = cfg.n_per_class if cfg.data == "simulated" else 100
     if round(n_img * cfg.test_fraction) < 1:
-        raise ValueError(f"test_fraction={cfg.test_fraction} leaves no test image per scene class "
-                         f"({n_img} per class); raise it or n_per_class")
+        raise ValueError(
+            f"test_fraction={cfg.test_fraction} leaves no test image per scene class "
+            f"({n_img} per class); raise it or n_per_class"
+        )
     if round(_SPEECH_CLIPS_PER_LABEL * cfg.test_fraction) < 1:
-        raise ValueError(f"test_fraction={cfg.test_fraction} leaves no test clip per label (15 clips per label); "
-                         f"use test_fraction >= {0.5 / _SPEECH_CLIPS_PER_LABEL:.3f}")
+        raise ValueError(
+            f"test_fraction={cfg.test_fraction} leaves no test clip per label (15 clips per label); "
+            f"use test_fraction >= {0.5 / _SPEECH_CLIPS_PER_LABEL:.3f}"
+        )
     if 21 * n_img < max(CMIRNET_PAPER_KS):
-        raise ValueError(f"n_per_class={cfg.n_per_class} gives {21 * n_img} images, fewer than P@{max(CMIRNET_PAPER_KS)} "
-                         f"needs; use n_per_class >= 3")
-    if cfg.data == "real":   # fail now, with the how-to, if files are missing
+        raise ValueError(
+            f"n_per_class={cfg.n_per_class} gives {21 * n_img} images, fewer than P@{max(CMIRNET_PAPER_KS)} "
+            f"needs; use n_per_class >= 3"
+        )
+    if cfg.data == "real":  # fail now, with the how-to, if files are missing
         get_dataset("ucmerced-multilabel", "real", root=cfg.data_root or None, image_size=256)
         get_dataset("ucmerced-speech", "real", root=cfg.data_root or None)
+
 
 @dataclass
 class ImageSpeechData:
     "Images (dataset, frozen ImageNet features, multi-hot labels, scenes) and speech (vectors, labels)."
+
     images: object
     img_feat: torch.Tensor
     img_labels: torch.Tensor
@@ -362,44 +439,62 @@ class ImageSpeechData:
     def sp_onehot(self) -> torch.Tensor:
         return torch.nn.functional.one_hot(self.sp_labels, 17).float()
 
+
 def load_ucm_speech(cfg, device="cpu") -> ImageSpeechData:
     "Load images and speech (real or twins) and compute the frozen image features once."
     from rsr_nb.backbones import imagenet_features
+
     if cfg.data == "simulated":
-        images = get_dataset("ucmerced-multilabel", "simulated", n_per_class=cfg.n_per_class,
-                             image_size=cfg.image_size, seed=0)
+        images = get_dataset(
+            "ucmerced-multilabel", "simulated", n_per_class=cfg.n_per_class, image_size=cfg.image_size, seed=0
+        )
         speech = get_dataset("ucmerced-speech", "simulated", seed=0)
     else:
         images = get_dataset("ucmerced-multilabel", "real", root=cfg.data_root or None, image_size=256)
         speech = get_dataset("ucmerced-speech", "real", root=cfg.data_root or None)
-    info = {"name": "ucmerced-multilabel + ucmerced-speech", "source": cfg.data, "images": images.describe(),
-            "speech": speech.describe(),
-            "split": f"stratified {1 - cfg.test_fraction:.0%} / {cfg.test_fraction:.0%} per seed"}
-    return ImageSpeechData(images, imagenet_features(images, input_size=cfg.backbone_input, device=device),
-                           images.labels.clone(), images.scenes.clone(), speech.features.clone(),
-                           speech.labels.clone(), info)
+    info = {
+        "name": "ucmerced-multilabel + ucmerced-speech",
+        "source": cfg.data,
+        "images": images.describe(),
+        "speech": speech.describe(),
+        "split": f"stratified {1 - cfg.test_fraction:.0%} / {cfg.test_fraction:.0%} per seed",
+    }
+    return ImageSpeechData(
+        images,
+        imagenet_features(images, input_size=cfg.backbone_input, device=device),
+        images.labels.clone(),
+        images.scenes.clone(),
+        speech.features.clone(),
+        speech.labels.clone(),
+        info,
+    )
+
 
 @dataclass
 class ImageSpeechStage1:
     "Stage-1 output of one seed: Z of every item, the split, and the training pairs."
+
     z_img: torch.Tensor
     z_sp: torch.Tensor
     img_train: np.ndarray
     img_test: np.ndarray
     sp_train: np.ndarray
     sp_test: np.ndarray
-    pair_img: np.ndarray   # image index of each training pair
-    pair_sp: np.ndarray    # clip index of each training pair
-    pair_label: torch.Tensor   # the shared label of each pair
+    pair_img: np.ndarray  # image index of each training pair
+    pair_sp: np.ndarray  # clip index of each training pair
+    pair_label: torch.Tensor  # the shared label of each pair
     curves: list
-    logits_img: torch.Tensor   # stage-1 classifier outputs of every image (17 labels)
-    logits_sp: torch.Tensor    # and of every clip
+    logits_img: torch.Tensor  # stage-1 classifier outputs of every image (17 labels)
+    logits_sp: torch.Tensor  # and of every clip
 
-def image_speech_stage1(data: ImageSpeechData, cfg, seed: int, img_idx=None, sp_idx=None,
-                        device="cpu") -> ImageSpeechStage1:
+
+def image_speech_stage1(
+    data: ImageSpeechData, cfg, seed: int, img_idx=None, sp_idx=None, device="cpu"
+) -> ImageSpeechStage1:
     """Split (within `img_idx` / `sp_idx`, default all items), stage-1 classifiers on the training parts, Z of every
     item, and the training pairs by shared label."""
     from rsr_nb.data.ucmerced import pair_by_label
+
     img_idx = np.arange(len(data.img_feat)) if img_idx is None else np.asarray(img_idx)
     sp_idx = np.arange(len(data.sp_feat)) if sp_idx is None else np.asarray(sp_idx)
     fr = (1 - cfg.test_fraction, cfg.test_fraction)
@@ -409,38 +504,81 @@ def image_speech_stage1(data: ImageSpeechData, cfg, seed: int, img_idx=None, sp_
     sp_tr, sp_te = sp_idx[a], sp_idx[b]
     assert_disjoint(img_tr, img_te, "images")
     assert_disjoint(sp_tr, sp_te, "clips")
-    m_img, h_img = train_stage1(MLPEncoder(data.img_feat.shape[1], cfg.feat_dim, (512,)), cfg.feat_dim,
-                                data.img_feat[img_tr], data.img_labels[img_tr], 17, epochs=cfg.epochs_stage1,
-                                ortho_weight=cfg.ortho_weight, multilabel=True, seed=seed, device=device,
-                                desc="stage 1 images")
-    m_sp, h_sp = train_stage1(MLPEncoder(data.sp_feat.shape[1], cfg.feat_dim, (256,)), cfg.feat_dim,
-                              data.sp_feat[sp_tr], data.sp_labels[sp_tr], 17, epochs=cfg.epochs_stage1,
-                              ortho_weight=cfg.ortho_weight, seed=seed, device=device, desc="stage 1 speech",
-                              batch_size=32)
+    m_img, h_img = train_stage1(
+        MLPEncoder(data.img_feat.shape[1], cfg.feat_dim, (512,)),
+        cfg.feat_dim,
+        data.img_feat[img_tr],
+        data.img_labels[img_tr],
+        17,
+        epochs=cfg.epochs_stage1,
+        ortho_weight=cfg.ortho_weight,
+        multilabel=True,
+        seed=seed,
+        device=device,
+        desc="stage 1 images",
+    )
+    m_sp, h_sp = train_stage1(
+        MLPEncoder(data.sp_feat.shape[1], cfg.feat_dim, (256,)),
+        cfg.feat_dim,
+        data.sp_feat[sp_tr],
+        data.sp_labels[sp_tr],
+        17,
+        epochs=cfg.epochs_stage1,
+        ortho_weight=cfg.ortho_weight,
+        seed=seed,
+        device=device,
+        desc="stage 1 speech",
+        batch_size=32,
+    )
     pairs = pair_by_label(data.img_labels[img_tr].numpy(), data.sp_labels[sp_tr].numpy(), seed=seed)
     p_img, p_sp = img_tr[pairs[:, 0]], sp_tr[pairs[:, 1]]
     curves = [{"stage": "stage 1 images", "seed": seed, **h} for h in h_img]
     curves += [{"stage": "stage 1 speech", "seed": seed, **h} for h in h_sp]
-    return ImageSpeechStage1(extract_features(m_img, data.img_feat, device=device),
-                             extract_features(m_sp, data.sp_feat, device=device),
-                             img_tr, img_te, sp_tr, sp_te, p_img, p_sp, data.sp_labels[p_sp], curves,
-                             extract_features(m_img, data.img_feat, device=device, output="logits"),
-                             extract_features(m_sp, data.sp_feat, device=device, output="logits"))
+    return ImageSpeechStage1(
+        extract_features(m_img, data.img_feat, device=device),
+        extract_features(m_sp, data.sp_feat, device=device),
+        img_tr,
+        img_te,
+        sp_tr,
+        sp_te,
+        p_img,
+        p_sp,
+        data.sp_labels[p_sp],
+        curves,
+        extract_features(m_img, data.img_feat, device=device, output="logits"),
+        extract_features(m_sp, data.sp_feat, device=device, output="logits"),
+    )
+
 
 def image_speech_eval(data: ImageSpeechData, s1: ImageSpeechStage1) -> tuple[dict, dict]:
     "(labels, queries) dicts of the image <-> speech tasks: test images and test clips query everything."
     return {"img": data.img_labels, "aud": data.sp_onehot}, {"img": s1.img_test, "aud": s1.sp_test}
 
+
 def image_speech_simple(data: ImageSpeechData, s1: ImageSpeechStage1, seed: int) -> dict:
     "The simple baselines' embeddings for image <-> speech (see above), fitted on the seed's training items only."
-    return {"Label space (stage 1)": ({"img": class_probabilities(s1.logits_img, True),
-                                       "aud": class_probabilities(s1.logits_sp, False)}, "cosine"),
-            "Label space (LogReg)": ({"img": logreg_probabilities(data.img_feat[s1.img_train],
-                                                                  data.img_labels[s1.img_train], data.img_feat, 17, seed),
-                                      "aud": logreg_probabilities(data.sp_feat[s1.sp_train], data.sp_labels[s1.sp_train],
-                                                                  data.sp_feat, 17, seed)}, "cosine"),
-            "Stage 1 only": ({"img": standardised(s1.z_img, s1.img_train),
-                              "aud": standardised(s1.z_sp, s1.sp_train)}, "euclidean")}
+    return {
+        "Label space (stage 1)": (
+            {"img": class_probabilities(s1.logits_img, True), "aud": class_probabilities(s1.logits_sp, False)},
+            "cosine",
+        ),
+        "Label space (LogReg)": (
+            {
+                "img": logreg_probabilities(
+                    data.img_feat[s1.img_train], data.img_labels[s1.img_train], data.img_feat, 17, seed
+                ),
+                "aud": logreg_probabilities(
+                    data.sp_feat[s1.sp_train], data.sp_labels[s1.sp_train], data.sp_feat, 17, seed
+                ),
+            },
+            "cosine",
+        ),
+        "Stage 1 only": (
+            {"img": standardised(s1.z_img, s1.img_train), "aud": standardised(s1.z_sp, s1.sp_train)},
+            "euclidean",
+        ),
+    }
+
 
 def run_ucm_speech(cfg: UCMSpeechExperiment, data: ImageSpeechData) -> RunResult:
     "Per seed: stage 1 once, then per d_v CMIR-NET and the baselines on the same features, pairs and queries."
@@ -450,42 +588,75 @@ def run_ucm_speech(cfg: UCMSpeechExperiment, data: ImageSpeechData) -> RunResult
         seed_everything(seed)
         with timed(out, "stage 1"):
             s1 = image_speech_stage1(data, cfg, seed, device=dev)
-        out.splits[seed] = {"img_train": s1.img_train, "img_test": s1.img_test, "sp_train": s1.sp_train,
-                            "sp_test": s1.sp_test, "pair_img": s1.pair_img, "pair_sp": s1.pair_sp}
+        out.splits[seed] = {
+            "img_train": s1.img_train,
+            "img_test": s1.img_test,
+            "sp_train": s1.sp_train,
+            "sp_test": s1.sp_test,
+            "pair_img": s1.pair_img,
+            "pair_sp": s1.pair_sp,
+        }
         out.curves += s1.curves
         labels, queries = image_speech_eval(data, s1)
         with timed(out, "simple baselines"):
-            out.rows += simple_baseline_rows(image_speech_simple(data, s1, seed), labels, queries, UCM_SPEECH_TASKS,
-                                             seed, extra={"d_v": "any"})
+            out.rows += simple_baseline_rows(
+                image_speech_simple(data, s1, seed), labels, queries, UCM_SPEECH_TASKS, seed, extra={"d_v": "any"}
+            )
         for dv in cfg.d_vs:
             with timed(out, "stage 2"):
-                net, h2 = train_cmirnet(s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17,
-                                        cfg.config(dv), seed=seed, device=dev)
+                net, h2 = train_cmirnet(
+                    s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17, cfg.config(dv), seed=seed, device=dev
+                )
             emb = {"img": net.embed_a(s1.z_img), "aud": net.embed_b(s1.z_sp)}
             for task, r in evaluate_tasks(emb, labels, queries, UCM_SPEECH_TASKS, PROTOCOL).items():
-                out.rows += retrieval_rows("CMIR-NET", task, r, seed, paper_numbers("ucm_speech", "CMIR-NET", task, dv),
-                                           PAPER_PROTOCOL, extra={"d_v": dv})
+                out.rows += retrieval_rows(
+                    "CMIR-NET",
+                    task,
+                    r,
+                    seed,
+                    paper_numbers("ucm_speech", "CMIR-NET", task, dv),
+                    PAPER_PROTOCOL,
+                    extra={"d_v": dv},
+                )
             base = {}
             for name in cfg.baselines:
                 with timed(out, f"baseline {name}"):
-                    base.update(run_baselines([name], s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label,
-                                              s1.z_img, s1.z_sp, dv, labels, queries, UCM_SPEECH_TASKS, PROTOCOL,
-                                              modalities=("img", "aud"), seed=seed))
+                    base.update(
+                        run_baselines(
+                            [name],
+                            s1.z_img[s1.pair_img],
+                            s1.z_sp[s1.pair_sp],
+                            s1.pair_label,
+                            s1.z_img,
+                            s1.z_sp,
+                            dv,
+                            labels,
+                            queries,
+                            UCM_SPEECH_TASKS,
+                            PROTOCOL,
+                            modalities=("img", "aud"),
+                            seed=seed,
+                        )
+                    )
             for name, by_task in base.items():
                 for task, r in by_task.items():
                     out.rows += retrieval_rows(name, task, r, seed, extra={"d_v": dv})
             out.curves += [{"stage": f"stage 2, d_v={dv}", "seed": seed, **h} for h in h2]
             out.last[dv] = {"emb": emb, "img_test": s1.img_test, "sp_test": s1.sp_test, "seed": seed}
-        print(f"seed {seed}: {len(s1.pair_img)} training pairs from {len(s1.img_train)} images and "
-              f"{len(s1.sp_train)} clips")
+        print(
+            f"seed {seed}: {len(s1.pair_img)} training pairs from {len(s1.img_train)} images and "
+            f"{len(s1.sp_train)} clips"
+        )
     return out
 
-# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #2d71058b
+# %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #c36543d2
 ABLATION_BASES = {"rsr_nb": (DEFAULT_LAMBDAS, 0.0), "thesis": (THESIS_LAMBDAS, 0.0)}
+
 
 @dataclass
 class AblationExperiment(Experiment):
     "Parameters of `nbs/run_cmirnet_ablation.ipynb`."
+
     notebook: ClassVar[str] = "nbs/run_cmirnet_ablation.ipynb"
     d_v: int = 128
     data: str = "simulated"
@@ -533,8 +704,12 @@ class AblationExperiment(Experiment):
 
     def settings(self) -> list[tuple]:
         "(base, parameter, value) for every stage-2 run of a seed; value None is the base itself."
-        grids = (("lambda1", self.lambda1_grid), ("lambda3=lambda4", self.lambda34_grid),
-                 ("lambda5", self.lambda5_grid), ("alpha", self.alpha_grid))
+        grids = (
+            ("lambda1", self.lambda1_grid),
+            ("lambda3=lambda4", self.lambda34_grid),
+            ("lambda5", self.lambda5_grid),
+            ("alpha", self.alpha_grid),
+        )
         return [(b, "base", None) for b in self.bases] + [(b, p, v) for b in self.bases for p, g in grids for v in g]
 
     def configs(self) -> dict:
@@ -553,6 +728,7 @@ class AblationExperiment(Experiment):
             out[(base, param, value)] = CMIRNetConfig(d_v=self.d_v, lambdas=tuple(lam), alpha=alpha, epochs=self.epochs)
         return out
 
+
 def run_ablation(cfg: AblationExperiment, data: ImageSpeechData) -> RunResult:
     "Per seed: stage 1 once, then stage 2 for every setting; rows carry base, parameter and setting."
     dev = get_device_for(cfg)
@@ -561,14 +737,25 @@ def run_ablation(cfg: AblationExperiment, data: ImageSpeechData) -> RunResult:
     for seed in cfg.seeds:
         seed_everything(seed)
         s1 = image_speech_stage1(data, cfg, seed, device=dev)
-        out.splits[seed] = {"img_train": s1.img_train, "img_test": s1.img_test, "sp_train": s1.sp_train,
-                            "sp_test": s1.sp_test}
+        out.splits[seed] = {
+            "img_train": s1.img_train,
+            "img_test": s1.img_test,
+            "sp_train": s1.sp_train,
+            "sp_test": s1.sp_test,
+        }
         labels, queries = image_speech_eval(data, s1)
-        out.rows += simple_baseline_rows(image_speech_simple(data, s1, seed), labels, queries, UCM_SPEECH_TASKS, seed,
-                                         extra={"base": "reference", "parameter": "-", "setting": "-"})
+        out.rows += simple_baseline_rows(
+            image_speech_simple(data, s1, seed),
+            labels,
+            queries,
+            UCM_SPEECH_TASKS,
+            seed,
+            extra={"base": "reference", "parameter": "-", "setting": "-"},
+        )
         for (base, param, value), config in progress(list(configs.items()), desc=f"settings (seed {seed})"):
-            net, _ = train_cmirnet(s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17, config,
-                                   seed=seed, device=dev)
+            net, _ = train_cmirnet(
+                s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17, config, seed=seed, device=dev
+            )
             emb = {"img": net.embed_a(s1.z_img), "aud": net.embed_b(s1.z_sp)}
             for task, r in evaluate_tasks(emb, labels, queries, UCM_SPEECH_TASKS, PROTOCOL).items():
                 paper = {}
@@ -577,8 +764,15 @@ def run_ablation(cfg: AblationExperiment, data: ImageSpeechData) -> RunResult:
                     if param == "base":
                         paper = paper_numbers("sensitivity", "CMIR-NET", task, parameter="lambda1", value=1e-5)
                 setting = "base" if value is None else f"{value:g}"
-                out.rows += retrieval_rows("CMIR-NET", task, r, seed, paper, PAPER_PROTOCOL,
-                                           extra={"base": base, "parameter": param, "setting": setting})
+                out.rows += retrieval_rows(
+                    "CMIR-NET",
+                    task,
+                    r,
+                    seed,
+                    paper,
+                    PAPER_PROTOCOL,
+                    extra={"base": base, "parameter": param, "setting": setting},
+                )
     return out
 
 # %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #2dc73edc
@@ -592,9 +786,11 @@ LAMBDA_CANDIDATES = {
     "1, 1, 0.01, 0.01, 0.1": (1.0, 1.0, 0.01, 0.01, 0.1),
 }
 
+
 @dataclass
 class LambdaSelection(Experiment):
     "Parameters of `nbs/run_cmirnet_lambda_selection.ipynb`."
+
     notebook: ClassVar[str] = "nbs/run_cmirnet_lambda_selection.ipynb"
     d_v: int = 128
     data: str = "simulated"
@@ -626,6 +822,7 @@ class LambdaSelection(Experiment):
     def name(self) -> str:
         return "cmirnet_lambda_selection"
 
+
 def run_lambda_selection(cfg: LambdaSelection, data: ImageSpeechData) -> RunResult:
     "Per seed: validation carved from the seed's training items; every candidate scored; the best one reported."
     dev = get_device_for(cfg)
@@ -638,27 +835,30 @@ def run_lambda_selection(cfg: LambdaSelection, data: ImageSpeechData) -> RunResu
         sp_train = np.sort(np.asarray(stratified_split(data.sp_labels.numpy(), fr, seed=seed)[0]))
         inner = _Inner(cfg)
         s1 = image_speech_stage1(data, inner, seed, img_idx=img_train, sp_idx=sp_train, device=dev)
-        assert set(s1.img_test) <= set(img_train) and set(s1.sp_test) <= set(sp_train)   # validation within training
-        out.splits[seed] = {"img_train": img_train, "sp_train": sp_train, "img_val": s1.img_test,
-                            "sp_val": s1.sp_test}
+        assert set(s1.img_test) <= set(img_train) and set(s1.sp_test) <= set(sp_train)  # validation within training
+        out.splits[seed] = {"img_train": img_train, "sp_train": sp_train, "img_val": s1.img_test, "sp_val": s1.sp_test}
         labels = {"img": data.img_labels, "aud": data.sp_onehot}
         queries = {"img": s1.img_test, "aud": s1.sp_test}
         gallery = {"img": img_train, "aud": sp_train}
         scores = {}
         for name, lambdas in progress(list(LAMBDA_CANDIDATES.items()), desc=f"candidates (seed {seed})"):
             config = CMIRNetConfig(d_v=cfg.d_v, lambdas=lambdas, epochs=cfg.epochs)
-            net, _ = train_cmirnet(s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17, config,
-                                   seed=seed, device=dev)
+            net, _ = train_cmirnet(
+                s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17, config, seed=seed, device=dev
+            )
             emb = {"img": net.embed_a(s1.z_img), "aud": net.embed_b(s1.z_sp)}
             res = {}
             for t in UCM_SPEECH_TASKS:
                 g = torch.as_tensor(gallery[t.gallery])
                 qpos = {int(i): k for k, i in enumerate(gallery[t.query])}
                 qi = torch.as_tensor([qpos[int(i)] for i in queries[t.query]])
-                res[t.name] = evaluate_tasks({t.query: emb[t.query][gallery[t.query]], t.gallery: emb[t.gallery][g]},
-                                             {t.query: labels[t.query][gallery[t.query]],
-                                              t.gallery: labels[t.gallery][g]},
-                                             {t.query: qi}, [t], PROTOCOL)[t.name]
+                res[t.name] = evaluate_tasks(
+                    {t.query: emb[t.query][gallery[t.query]], t.gallery: emb[t.gallery][g]},
+                    {t.query: labels[t.query][gallery[t.query]], t.gallery: labels[t.gallery][g]},
+                    {t.query: qi},
+                    [t],
+                    PROTOCOL,
+                )[t.name]
             for task, r in res.items():
                 out.rows += retrieval_rows(name, task, r, seed, extra={"lambdas": list(lambdas), "split": "validation"})
             scores[name] = float(np.mean([r["mAP@all"] for r in res.values()]))
@@ -667,8 +867,10 @@ def run_lambda_selection(cfg: LambdaSelection, data: ImageSpeechData) -> RunResu
     out.extra["chosen"] = chosen
     return out
 
+
 class _Inner:
     "The selection's view of its parameters: the validation share takes the place of the test share."
+
     def __init__(self, cfg: LambdaSelection):
         self.__dict__.update(vars(cfg))
         self.test_fraction = cfg.validation_fraction

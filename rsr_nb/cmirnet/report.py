@@ -20,10 +20,14 @@ __all__ = ['PUBLISHED_BASELINES', 'SIMPLE_BASELINES', 'README_SECTIONS', 'beats'
 PUBLISHED_BASELINES = ("CCA", "SCM-Orth", "SCM-Seq", "DCMH", "SIDH-style")
 SIMPLE_BASELINES = ("Label space (stage 1)", "Label space (LogReg)", "Stage 1 only", "Chance (random embedding)")
 
+
 def _mean(df: pd.DataFrame, by: list) -> pd.Series:
     return df.groupby(by, sort=False)["value"].mean()
 
-def beats(df: pd.DataFrame, method: str, rival: str, metric: str = "mAP@all", by: tuple = ("task",)) -> tuple[bool, str]:
+
+def beats(
+    df: pd.DataFrame, method: str, rival: str, metric: str = "mAP@all", by: tuple = ("task",)
+) -> tuple[bool, str]:
     "Does `method` score above `rival` on `metric` in every cell of `by`? (verdict, a sentence with the numbers)"
     sub = df[df.metric == metric]
     m, r = _mean(sub[sub.method == method], list(by)), _mean(sub[sub.method == rival], list(by))
@@ -34,10 +38,13 @@ def beats(df: pd.DataFrame, method: str, rival: str, metric: str = "mAP@all", by
     name = lambda c: " ".join(map(str, c if isinstance(c, tuple) else (c,)))
     if not lost:
         worst = min(cells, key=lambda c: m[c] - r[c])
-        return True, (f"{method} is above {rival} in all {len(cells)} cells ({metric}; closest: {name(worst)}, "
-                      f"{m[worst]:.1f} vs {r[worst]:.1f})")
+        return True, (
+            f"{method} is above {rival} in all {len(cells)} cells ({metric}; closest: {name(worst)}, "
+            f"{m[worst]:.1f} vs {r[worst]:.1f})"
+        )
     detail = "; ".join(f"{name(c)} {m[c]:.1f} vs {r[c]:.1f}" for c in lost[:4])
     return False, f"{method} is not above {rival} in {len(lost)} of {len(cells)} cells ({metric}: {detail})"
+
 
 def against_paper(df: pd.DataFrame, metric: str = THESIS_MAP, by: tuple = ("task",)) -> list[str]:
     "For each cell with a paper number: ours (mean) above or below the paper's, with both numbers."
@@ -63,8 +70,10 @@ def in_short(df: pd.DataFrame, metric: str = "mAP@all") -> str:
         base = t[t.method.isin(simple)].groupby("method")["value"].mean()
         best_dv, best_base = cm.idxmax(), base.idxmax()
         gap = cm.max() - base.max()
-        parts.append(f"{task}: CMIR-NET at its best d_v ({best_dv}) {cm.max():.1f} against {best_base} "
-                     f"{base.max():.1f}, {'above' if gap > 0 else 'below'} it by {abs(gap):.1f} points")
+        parts.append(
+            f"{task}: CMIR-NET at its best d_v ({best_dv}) {cm.max():.1f} against {best_base} "
+            f"{base.max():.1f}, {'above' if gap > 0 else 'below'} it by {abs(gap):.1f} points"
+        )
     return "**In short** (computed from the table above, " + metric + "): " + "; ".join(parts) + "."
 
 # %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #5ed4d84b
@@ -75,7 +84,8 @@ def chance_line(df: pd.DataFrame, metric: str = "mAP@all") -> str:
         return "chance level: not measured in this run"
     per_task = sub.groupby("task", sort=False)["value"].mean()
     return f"chance level ({metric}, random embedding, same protocol): " + ", ".join(
-        f"{t} {v:.1f} %" for t, v in per_task.items())
+        f"{t} {v:.1f} %" for t, v in per_task.items()
+    )
 
 # %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #b6d4d712
 def _rows(run: dict) -> pd.DataFrame:
@@ -84,8 +94,10 @@ def _rows(run: dict) -> pd.DataFrame:
         df["d_v"] = run["params"]["d_v"]
     return df
 
+
 def _source(run: dict) -> str:
     return "**simulated twin**" if run["dataset"]["source"] == "simulated" else "real data"
+
 
 def _run_time(run: dict) -> str:
     "The measured wall time of a run, with the machine it ran on."
@@ -93,43 +105,70 @@ def _run_time(run: dict) -> str:
     dev = v.get("cuda_device") or f"{v.get('cpu_count')} CPU cores, {v.get('torch_threads')} torch threads"
     return f"{run['wall_time_s'] / 60:.1f} min ({dev}, {v.get('machine', '')})"
 
+
 def _seeds(run: dict) -> str:
     return f"{len(run['seeds'])} seed{'s' if len(run['seeds']) > 1 else ''}"
 
+
 def dsrsid_section(runs: dict) -> str:
-    names = sorted((k for k in runs if k.startswith("dsrsid_dv")), key=lambda k: int(k[len("dsrsid_dv"):]))
+    names = sorted((k for k in runs if k.startswith("dsrsid_dv")), key=lambda k: int(k[len("dsrsid_dv") :]))
     if not names:
         return ""
     df = pd.concat([_rows(runs[k]) for k in names], ignore_index=True)
     first = runs[names[0]]
-    lines = ["### CMIR-NET on DSRSID (PAN <-> MUL)", "",
-             f"Data: {_source(first)} ({first['dataset'].get('name')}); {_seeds(first)}; values in %, mean ± std over "
-             f"seeds; the thesis' number in brackets (measured by the {PAPER_PROTOCOL}). Commands:", ""]
+    lines = [
+        "### CMIR-NET on DSRSID (PAN <-> MUL)",
+        "",
+        f"Data: {_source(first)} ({first['dataset'].get('name')}); {_seeds(first)}; values in %, mean ± std over "
+        f"seeds; the thesis' number in brackets (measured by the {PAPER_PROTOCOL}). Commands:",
+        "",
+    ]
     lines += [f"    {runs[k]['command']}" for k in names]
     lines += ["", "Measured run times: " + "; ".join(f"`{k}` {_run_time(runs[k])}" for k in names) + "."]
     cm = df[df.method == "CMIR-NET"]
-    lines += ["", "CMIR-NET:", "", markdown_table(cm, index=("d_v", "metric"), columns=("task",)), "",
-              "All methods on the same stage-1 features and split, standard mAP@all (code length = d_v; "
-              "SIDH-style is a stand-in for SIDHCNN, DCMH is its objective on our features):", "",
-              markdown_table(df[df.metric == "mAP@all"], index=("method", "d_v"), columns=("task",), paper=False), "",
-              "Claims checked on these numbers:", ""]
+    lines += [
+        "",
+        "CMIR-NET:",
+        "",
+        markdown_table(cm, index=("d_v", "metric"), columns=("task",)),
+        "",
+        "All methods on the same stage-1 features and split, standard mAP@all (code length = d_v; "
+        "SIDH-style is a stand-in for SIDHCNN, DCMH is its objective on our features):",
+        "",
+        markdown_table(df[df.metric == "mAP@all"], index=("method", "d_v"), columns=("task",), paper=False),
+        "",
+        "Claims checked on these numbers:",
+        "",
+    ]
     for rival in [m for m in PUBLISHED_BASELINES + SIMPLE_BASELINES if m in set(df.method)]:
         ok, text = beats(df, "CMIR-NET", rival, by=("d_v", "task"))
         lines.append(f"- {'held' if ok else 'not held'}: {text}.")
     return "\n".join(lines)
+
 
 def ucm_speech_section(runs: dict) -> str:
     if "ucm_speech" not in runs:
         return ""
     run = runs["ucm_speech"]
     df = _rows(run)
-    lines = ["### CMIR-NET on UC Merced image <-> speech", "",
-             f"Data: {_source(run)}; {_seeds(run)}; values in %, mean ± std; thesis in brackets. Command:", "",
-             f"    {run['command']}", "", f"Measured run time: {_run_time(run)}.", "",
-             markdown_table(df[df.method == "CMIR-NET"], index=("d_v", "metric"), columns=("task",)), "",
-             "All methods, standard mAP@all (same stage-1 features, pairs and queries):", "",
-             markdown_table(df[df.metric == "mAP@all"], index=("method", "d_v"), columns=("task",), paper=False), "",
-             "Claims checked on these numbers:", ""]
+    lines = [
+        "### CMIR-NET on UC Merced image <-> speech",
+        "",
+        f"Data: {_source(run)}; {_seeds(run)}; values in %, mean ± std; thesis in brackets. Command:",
+        "",
+        f"    {run['command']}",
+        "",
+        f"Measured run time: {_run_time(run)}.",
+        "",
+        markdown_table(df[df.method == "CMIR-NET"], index=("d_v", "metric"), columns=("task",)),
+        "",
+        "All methods, standard mAP@all (same stage-1 features, pairs and queries):",
+        "",
+        markdown_table(df[df.metric == "mAP@all"], index=("method", "d_v"), columns=("task",), paper=False),
+        "",
+        "Claims checked on these numbers:",
+        "",
+    ]
     for rival in [m for m in PUBLISHED_BASELINES if m in set(df.method)]:
         ok, text = beats(df, "CMIR-NET", rival, by=("d_v", "task"))
         lines.append(f"- {'held' if ok else 'not held'}: {text}.")
@@ -142,16 +181,23 @@ def ucm_speech_section(runs: dict) -> str:
     lines.append(in_short(df))
     lines.append("")
     cm = df[df.method == "CMIR-NET"]
-    lines.append("- against the thesis' numbers (its 'mAP', mean P@10..50): "
-                 + "; ".join(against_paper(cm, by=("task", "d_v"))) + ".")
+    lines.append(
+        "- against the thesis' numbers (its 'mAP', mean P@10..50): "
+        + "; ".join(against_paper(cm, by=("task", "d_v")))
+        + "."
+    )
     grow = _mean(cm[cm.metric == THESIS_MAP], ["task", "d_v"])
     for task in ("Aud->Img", "Img->Aud"):
         if task in grow.index.get_level_values(0) and len(grow[task]) > 1:
             s = grow[task].sort_index()
             rising = bool(np.all(np.diff(s.values) > 0))
-            lines.append(f"- the thesis' gain with larger d_v on {task} ({'held' if rising else 'not held'} here): "
-                         + ", ".join(f"d_v {d}: {v:.1f}" for d, v in s.items()) + ".")
+            lines.append(
+                f"- the thesis' gain with larger d_v on {task} ({'held' if rising else 'not held'} here): "
+                + ", ".join(f"d_v {d}: {v:.1f}" for d, v in s.items())
+                + "."
+            )
     return "\n".join(lines)
+
 
 def ablation_section(runs: dict) -> str:
     if "cmirnet_ablation" not in runs:
@@ -159,27 +205,47 @@ def ablation_section(runs: dict) -> str:
     run = runs["cmirnet_ablation"]
     df = _rows(run)
     df = df[df.metric.isin(["mAP@all", THESIS_MAP])]
-    lines = ["### CMIR-NET sensitivity (image <-> speech, d_v = " + str(run["params"]["d_v"]) + ")", "",
-             f"Data: {_source(run)}; {_seeds(run)}. One weight varied at a time around two bases: this project's "
-             f"defaults (`rsr_nb`) and the thesis' weights (`thesis`); the thesis' numbers (brackets) stand only beside "
-             f"rows measured around its own base. Command:", "", f"    {run['command']}", "",
-             f"Measured run time: {_run_time(run)}.", "",
-             markdown_table(df, index=("base", "parameter", "setting"), columns=("task", "metric")), ""]
+    lines = [
+        "### CMIR-NET sensitivity (image <-> speech, d_v = " + str(run["params"]["d_v"]) + ")",
+        "",
+        f"Data: {_source(run)}; {_seeds(run)}. One weight varied at a time around two bases: this project's "
+        f"defaults (`rsr_nb`) and the thesis' weights (`thesis`); the thesis' numbers (brackets) stand only beside "
+        f"rows measured around its own base. Command:",
+        "",
+        f"    {run['command']}",
+        "",
+        f"Measured run time: {_run_time(run)}.",
+        "",
+        markdown_table(df, index=("base", "parameter", "setting"), columns=("task", "metric")),
+        "",
+    ]
     return "\n".join(lines)
+
 
 def lambda_selection_section(runs: dict) -> str:
     if "cmirnet_lambda_selection" not in runs:
         return ""
     run = runs["cmirnet_lambda_selection"]
     df = _rows(run)
-    lines = ["### How the λ defaults were chosen", "",
-             f"Data: {_source(run)}; {_seeds(run)}; validation split carved from each seed's own training items "
-             f"(the test items never seen); validation mAP@all in %. Command:", "", f"    {run['command']}", "",
-             f"Measured run time: {_run_time(run)}.", "",
-             markdown_table(df[df.metric == "mAP@all"], index=("method",), columns=("task",), paper=False), ""]
+    lines = [
+        "### How the λ defaults were chosen",
+        "",
+        f"Data: {_source(run)}; {_seeds(run)}; validation split carved from each seed's own training items "
+        f"(the test items never seen); validation mAP@all in %. Command:",
+        "",
+        f"    {run['command']}",
+        "",
+        f"Measured run time: {_run_time(run)}.",
+        "",
+        markdown_table(df[df.metric == "mAP@all"], index=("method",), columns=("task",), paper=False),
+        "",
+    ]
     for seed, c in run.get("chosen", {}).items():
-        lines.append(f"- seed {seed}: best mean over both directions: `{c['candidate']}` "
-                     f"({100 * c['scores'][c['candidate']]:.1f} %)")
+        lines.append(
+            f"- seed {seed}: best mean over both directions: `{c['candidate']}` "
+            f"({100 * c['scores'][c['candidate']]:.1f} %)"
+        )
     return "\n".join(lines)
+
 
 README_SECTIONS = [dsrsid_section, ucm_speech_section, ablation_section, lambda_selection_section]

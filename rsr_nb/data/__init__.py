@@ -23,34 +23,52 @@ def _registry() -> dict:
     from rsr_nb.data.sim.speech import SpeechTwin
     from rsr_nb.data.sim.ucmerced import UCMercedMultiLabelTwin, UCMercedTwin
     from rsr_nb.data.ucmerced import UCMerced, UCMercedMultiLabel, UCMercedSpeech
-    return {"dsrsid": (DSRSID, DSRSIDTwin), "ucmerced": (UCMerced, UCMercedTwin),
-            "ucmerced-multilabel": (UCMercedMultiLabel, UCMercedMultiLabelTwin),
-            "ucmerced-speech": (UCMercedSpeech, SpeechTwin), "landsat8-panms": (Landsat8PanMS, None)}
+
+    return {
+        "dsrsid": (DSRSID, DSRSIDTwin),
+        "ucmerced": (UCMerced, UCMercedTwin),
+        "ucmerced-multilabel": (UCMercedMultiLabel, UCMercedMultiLabelTwin),
+        "ucmerced-speech": (UCMercedSpeech, SpeechTwin),
+        "landsat8-panms": (Landsat8PanMS, None),
+    }
+
 
 DATASETS = ("dsrsid", "ucmerced", "ucmerced-multilabel", "ucmerced-speech", "landsat8-panms")
 SOURCES = ("real", "simulated")
 
+
 def _dataset_class(name: str, source: str) -> type:
-    if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    if source not in SOURCES: raise ValueError(f"source must be 'real' or 'simulated', got {source!r}")
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    if source not in SOURCES:
+        raise ValueError(f"source must be 'real' or 'simulated', got {source!r}")
     cls = _registry()[name][SOURCES.index(source)]
-    if cls is None: raise ValueError(f"{name} has no simulated twin; use source='real'")
+    if cls is None:
+        raise ValueError(f"{name} has no simulated twin; use source='real'")
     return cls
 
-def dataset_options(name: str,  # a name in `DATASETS`
-                    source: str = "real",  # "real" or "simulated"
-                    ) -> dict:
-    "The options (and defaults) `get_dataset(name, source)` passes on to the dataset class, `root` and `download` aside."
+
+def dataset_options(
+    name: str,  # a name in `DATASETS`
+    source: str = "real",  # "real" or "simulated"
+) -> dict:
+    """The options (and defaults) `get_dataset(name, source)` passes on to the dataset class, `root` and `download`
+    aside."""
     params = inspect.signature(_dataset_class(name, source).__init__).parameters
     return {k: p.default for k, p in params.items() if k not in ("self", "root", "download")}
 
-def _format_options(options: dict) -> str: return ", ".join(f"{k}={v!r}" for k, v in options.items())
 
-def get_dataset(name: str,  # one of the names below
-                source: str = "real",  # "real" (files under `root` or RSR_DATA) or "simulated" (the twin)
-                root: str | Path | None = None,  # real data only: the dataset family's folder
-                download: bool = False,  # real data only: fetch the files where there is a direct download
-                **options) -> RSDataset:  # the dataset's own options, listed below
+def _format_options(options: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in options.items())
+
+
+def get_dataset(
+    name: str,  # one of the names below
+    source: str = "real",  # "real" (files under `root` or RSR_DATA) or "simulated" (the twin)
+    root: str | Path | None = None,  # real data only: the dataset family's folder
+    download: bool = False,  # real data only: fetch the files where there is a direct download
+    **options,
+) -> RSDataset:  # the dataset's own options, listed below
     """Open dataset `name` from real files (`source="real"`) or as its simulated twin (`source="simulated"`).
 
     Real data also takes `root` (the dataset family's folder; default `RSR_DATA/<family>`) and `download` (fetch
@@ -92,11 +110,14 @@ def get_dataset(name: str,  # one of the names below
         hints = [f"{k} is an option of the {other} dataset (source={other!r})" for k in unknown if k in other_opts]
         for k in unknown:
             close = difflib.get_close_matches(k, list(valid), n=1, cutoff=0.5)
-            if close and k not in other_opts: hints.append(f"did you mean {close[0]}?")
-        raise TypeError(f"get_dataset({name!r}, source={source!r}) got unknown option(s) {', '.join(unknown)}; "
-                        f"{cls.__name__} takes {_format_options(valid) or 'no options'}"
-                        + (" besides root and download" if source == "real" else "")
-                        + "".join(f"; {h}" for h in hints))
+            if close and k not in other_opts:
+                hints.append(f"did you mean {close[0]}?")
+        raise TypeError(
+            f"get_dataset({name!r}, source={source!r}) got unknown option(s) {', '.join(unknown)}; "
+            f"{cls.__name__} takes {_format_options(valid) or 'no options'}"
+            + (" besides root and download" if source == "real" else "")
+            + "".join(f"; {h}" for h in hints)
+        )
     if source == "simulated":
         if root is not None or download:
             raise ValueError("root and download apply to real data; a simulated twin is generated: leave them out")

@@ -21,9 +21,10 @@ __all__ = ['RSDataset', 'family_root', 'stratified_split']
 # %% ../../nbs/data/04_data.base.ipynb #3b42175a
 class RSDataset(Dataset):
     "Base of every `rsr_nb` dataset: dict items, `classes`, `labels`, `source`, `describe()`, `transform`."
+
     name: str = ""
-    family: str = ""              # sub-folder of RSR_DATA
-    source: str = "real"          # or "simulated"
+    family: str = ""  # sub-folder of RSR_DATA
+    source: str = "real"  # or "simulated"
     classes: tuple[str, ...] = ()
 
     def __init__(self, transform: Callable | None = None):
@@ -36,13 +37,17 @@ class RSDataset(Dataset):
         "All labels at once: class indices (N,) or multi-hot (N x L)."
         raise NotImplementedError
 
-    def _item(self, i: int) -> dict: raise NotImplementedError
+    def _item(self, i: int) -> dict:
+        raise NotImplementedError
 
     def __getitem__(self, i: int) -> dict:
         n = len(self)
-        if isinstance(i, (torch.Tensor, np.integer)): i = int(i)
-        if not isinstance(i, int): raise TypeError(f"index must be an integer, got {type(i).__name__}")
-        if not -n <= i < n: raise IndexError(f"index {i} is out of range for {self.name} with {n} items")
+        if isinstance(i, (torch.Tensor, np.integer)):
+            i = int(i)
+        if not isinstance(i, int):
+            raise TypeError(f"index must be an integer, got {type(i).__name__}")
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for {self.name} with {n} items")
         item = self._item(i % n)
         return self.transform(item) if self.transform is not None else item
 
@@ -51,7 +56,9 @@ class RSDataset(Dataset):
         return {"name": self.name, "source": self.source, "size": len(self), "n_classes": len(self.classes)}
 
     def __repr__(self):
-        return f"{type(self).__name__}(name={self.name!r}, source={self.source!r}, size={len(self)}, classes={len(self.classes)})"
+        return (f"{type(self).__name__}(name={self.name!r}, source={self.source!r}, size={len(self)}, "
+                f"classes={len(self.classes)})")
+
 
 def family_root(family: str, root: str | Path | None = None) -> Path:
     "The folder of a dataset family: `root` when given, else `data_root()/family`."
@@ -62,7 +69,8 @@ def stratified_split(strata, fractions=(0.8, 0.2), seed: int = 0) -> list[np.nda
     "Split indices 0..N-1 into parts of the given `fractions` within each stratum (class), deterministic in `seed`."
     strata = np.asarray(strata)
     fr = np.asarray(fractions, dtype=float)
-    if strata.ndim != 1: raise ValueError(f"strata must be one class index per item (1-D), got shape {strata.shape}")
+    if strata.ndim != 1:
+        raise ValueError(f"strata must be one class index per item (1-D), got shape {strata.shape}")
     if fr.ndim != 1 or len(fr) < 2 or (fr <= 0).any() or abs(fr.sum() - 1) > 1e-9:
         raise ValueError(f"fractions must be two or more positive numbers that sum to 1, got {tuple(fractions)}")
     rng = np.random.default_rng(seed)
@@ -70,5 +78,6 @@ def stratified_split(strata, fractions=(0.8, 0.2), seed: int = 0) -> list[np.nda
     for c in np.unique(strata):
         idx = rng.permutation(np.flatnonzero(strata == c))
         cuts = np.round(np.cumsum(fr)[:-1] * len(idx)).astype(int)
-        for p, chunk in zip(parts, np.split(idx, cuts)): p.extend(chunk.tolist())
+        for p, chunk in zip(parts, np.split(idx, cuts)):
+            p.extend(chunk.tolist())
     return [np.sort(np.array(p, dtype=np.int64)) for p in parts]

@@ -27,11 +27,14 @@ __all__ = ['DatasetNotFoundError', 'DatasetCorruptError', 'ChecksumError', 'Down
 class DatasetNotFoundError(FileNotFoundError):
     "A dataset file or folder is missing; the message says where it was expected and how to get it."
 
+
 class DatasetCorruptError(RuntimeError):
     "A dataset file is present but truncated, corrupt or not the expected one; the message names it and the fix."
 
+
 class ChecksumError(DatasetCorruptError):
     "A downloaded or local file does not have the published checksum."
+
 
 class DownloadError(RuntimeError):
     "A download failed (network, server); the partial file is kept for resuming and the message says so."
@@ -45,29 +48,43 @@ def _parse_checksum(checksum: str) -> tuple[str, str]:
         raise ValueError(f"checksum must be 'md5:<32 hex>' or 'sha256:<64 hex>', got {checksum!r}")
     return algo, digest
 
+
 def file_digest(path: str | Path, algo: str = "sha256", chunk: int = 1 << 20) -> str:
     "Hex digest of a file, read in chunks."
     h = hashlib.new(algo)
     with open(path, "rb") as f:
-        while block := f.read(chunk): h.update(block)
+        while block := f.read(chunk):
+            h.update(block)
     return h.hexdigest()
+
 
 def check_checksum(path: str | Path, checksum: str) -> None:
     "Raise `ChecksumError` naming the file unless it has `checksum` (`'md5:...'` or `'sha256:...'`)."
     algo, want = _parse_checksum(checksum)
     got = file_digest(path, algo)
     if got != want:
-        raise ChecksumError(f"{path}: {algo} is {got}, expected {want}. The file is truncated, corrupt or not the "
-                            f"published one: delete it and download it again (download=True fetches the official copy).")
+        raise ChecksumError(
+            f"{path}: {algo} is {got}, expected {want}. The file is truncated, corrupt or not the "
+            f"published one: delete it and download it again (download=True fetches the official copy)."
+        )
 
 # %% ../../nbs/data/03_data.download.ipynb #8157a210
-def download_url(url: str, path: str | Path, checksum: str | None = None, timeout: float = 60.0,
-                 chunk: int = 1 << 20, show_progress: bool = True) -> Path:
-    "Download `url` to `path` through `path.part` with resume; verify `checksum`; rename only when complete and verified."
+def download_url(
+    url: str,
+    path: str | Path,
+    checksum: str | None = None,
+    timeout: float = 60.0,
+    chunk: int = 1 << 20,
+    show_progress: bool = True,
+) -> Path:
+    """Download `url` to `path` through `path.part` with resume; verify `checksum`; rename only when complete and
+    verified."""
     path = Path(path)
-    if checksum: _parse_checksum(checksum)   # a malformed checksum fails before any network traffic
+    if checksum:
+        _parse_checksum(checksum)  # a malformed checksum fails before any network traffic
     if path.exists():
-        if checksum: check_checksum(path, checksum)
+        if checksum:
+            check_checksum(path, checksum)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
@@ -76,31 +93,50 @@ def download_url(url: str, path: str | Path, checksum: str | None = None, timeou
     total = None
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            if have and getattr(resp, "status", 200) != 206: have = 0   # the server ignored the range: start again
+            if have and getattr(resp, "status", 200) != 206:
+                have = 0  # the server ignored the range: start again
             length = resp.headers.get("Content-Length")
             total = have + int(length) if length is not None else None
-            with open(part, "ab" if have else "wb") as f, \
-                 progress(total=total, initial=have, unit="B", unit_scale=True, desc=path.name,
-                          disable=None if show_progress else True) as bar:
+            with (
+                open(part, "ab" if have else "wb") as f,
+                progress(
+                    total=total,
+                    initial=have,
+                    unit="B",
+                    unit_scale=True,
+                    desc=path.name,
+                    disable=None if show_progress else True,
+                ) as bar,
+            ):
                 while block := resp.read(chunk):
-                    f.write(block); bar.update(len(block))
+                    f.write(block)
+                    bar.update(len(block))
     except urllib.error.HTTPError as e:
-        if not (e.code == 416 and have):                    # 416 on a resume: the .part is already whole
-            raise DownloadError(f"downloading {url} failed: HTTP {e.code} {e.reason}. Check the address or try later.") from None
+        if not (e.code == 416 and have):  # 416 on a resume: the .part is already whole
+            raise DownloadError(
+                f"downloading {url} failed: HTTP {e.code} {e.reason}. Check the address or try later."
+            ) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         got = part.stat().st_size if part.exists() else 0
-        raise DownloadError(f"downloading {url} failed after {got} bytes ({type(e).__name__}: {e}). "
-                            f"The partial file {part} is kept; calling again resumes it.") from None
+        raise DownloadError(
+            f"downloading {url} failed after {got} bytes ({type(e).__name__}: {e}). "
+            f"The partial file {part} is kept; calling again resumes it."
+        ) from None
     size = part.stat().st_size
     if total is not None and size < total:
-        raise DownloadError(f"downloading {url} stopped at {size} of {total} bytes; the partial file {part} is kept, "
-                            f"calling again resumes it.")
+        raise DownloadError(
+            f"downloading {url} stopped at {size} of {total} bytes; the partial file {part} is kept, "
+            f"calling again resumes it."
+        )
     if checksum:
-        try: check_checksum(part, checksum)
+        try:
+            check_checksum(part, checksum)
         except ChecksumError:
             part.unlink(missing_ok=True)
-            raise ChecksumError(f"{url}: the downloaded file does not have the published checksum {checksum}; it was "
-                                f"deleted. If this repeats, the server's copy changed: report it.") from None
+            raise ChecksumError(
+                f"{url}: the downloaded file does not have the published checksum {checksum}; it was "
+                f"deleted. If this repeats, the server's copy changed: report it."
+            ) from None
     os.replace(part, path)
     return path
 
@@ -110,6 +146,7 @@ def _check_member(name: str) -> None:
     parts = Path(name.replace("\\", "/")).parts
     if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
         raise DatasetCorruptError(f"refusing to extract {name!r}: it would write outside the target folder")
+
 
 def extract_archive(archive: str | Path, dest: str | Path) -> Path:
     "Extract a .zip or .tar(.gz/.bz2/.xz) into `dest` safely (no path traversal, no links out); returns `dest`."
@@ -122,19 +159,25 @@ def extract_archive(archive: str | Path, dest: str | Path) -> Path:
                 for info in z.infolist():
                     _check_member(info.filename)
                     if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise DatasetCorruptError(f"refusing to extract {info.filename!r}: symbolic links are not allowed")
+                        raise DatasetCorruptError(
+                            f"refusing to extract {info.filename!r}: symbolic links are not allowed"
+                        )
                 z.extractall(tmp)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as t:
-                try: t.extractall(tmp, filter="data")
+                try:
+                    t.extractall(tmp, filter="data")
                 except tarfile.FilterError as e:
                     raise DatasetCorruptError(f"refusing to extract {archive}: {e}") from None
         else:
-            raise DatasetCorruptError(f"{archive} is neither a zip nor a tar archive (truncated download?); delete it and download again")
-        if dest.exists():   # merge into an existing folder (e.g. the family root that holds other files)
+            raise DatasetCorruptError(
+                f"{archive} is neither a zip nor a tar archive (truncated download?); delete it and download again"
+            )
+        if dest.exists():  # merge into an existing folder (e.g. the family root that holds other files)
             for item in tmp.iterdir():
                 target = dest / item.name
-                if target.exists(): shutil.rmtree(target) if target.is_dir() else target.unlink()
+                if target.exists():
+                    shutil.rmtree(target) if target.is_dir() else target.unlink()
                 os.replace(item, target)
         else:
             os.replace(tmp, dest)

@@ -26,13 +26,18 @@ DSRSID_PAN_MEAN, DSRSID_PAN_STD = (73.59,), (22.78,)
 DSRSID_MUL_MEAN = (113.24, 111.79, 84.83, 53.06)
 DSRSID_MUL_STD = (22.96, 27.69, 26.16, 21.43)
 DSRSID_FILE = "DSRSID.mat"
-DSRSID_DOWNLOAD_PAGE = ("https://github.com/ushasi/CMIR-NET-A-deep-learning-based-model-for-cross-modal-retrieval-in-"
-                        "remote-sensing/issues/1")
-DSRSID_HOWTO = ("DSRSID has no direct download: get DSRSID.mat (several GB) from its authors (Li et al., 'Learning "
-                "source-invariant deep hashing convolutional neural networks for cross-source remote sensing image "
-                "retrieval', IEEE TGRS 2018) or from the Google Drive copy that the CMIR-NET authors link at "
-                f"{DSRSID_DOWNLOAD_PAGE}, and put it at {{path}}. "
-                "Or run with data='simulated' (the DSRSID twin, rsr_nb.data.sim.dsrsid).")
+DSRSID_DOWNLOAD_PAGE = (
+    "https://github.com/ushasi/CMIR-NET-A-deep-learning-based-model-for-cross-modal-retrieval-in-"
+    "remote-sensing/issues/1"
+)
+DSRSID_HOWTO = (
+    "DSRSID has no direct download: get DSRSID.mat (several GB) from its authors (Li et al., 'Learning "
+    "source-invariant deep hashing convolutional neural networks for cross-source remote sensing image "
+    "retrieval', IEEE TGRS 2018) or from the Google Drive copy that the CMIR-NET authors link at "
+    f"{DSRSID_DOWNLOAD_PAGE}, and put it at {{path}}. "
+    "Or run with data='simulated' (the DSRSID twin, rsr_nb.data.sim.dsrsid)."
+)
+
 
 def normalize_pair(pan: torch.Tensor, mul: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Apply the published per-band mean / std normalisation to uint8-valued PAN (1 band) and MUL (4 bands) tensors."
@@ -41,28 +46,34 @@ def normalize_pair(pan: torch.Tensor, mul: torch.Tensor) -> tuple[torch.Tensor, 
     return (pan.float() - pm) / ps, (mul.float() - mm) / ms
 
 # %% ../../nbs/data/06_data.dsrsid.ipynb #d9340731
-def percentile_stretch(x: np.ndarray | torch.Tensor,  # values of any shape (bands stretched together)
-                       lower: float = 2.0,  # percentile that becomes 0
-                       upper: float = 98.0,  # percentile that becomes 1
-                       ) -> np.ndarray:
+def percentile_stretch(
+    x: np.ndarray | torch.Tensor,  # values of any shape (bands stretched together)
+    lower: float = 2.0,  # percentile that becomes 0
+    upper: float = 98.0,  # percentile that becomes 1
+) -> np.ndarray:
     "Scale `x` linearly so that its `lower` / `upper` percentiles become 0 / 1, clipped to [0, 1] (float32; NaN -> 0)."
     if not 0 <= lower < upper <= 100:
         raise ValueError(f"lower and upper must be percentiles with 0 <= lower < upper <= 100, got {lower} and {upper}")
     a = (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).astype(np.float64)
     finite = a[np.isfinite(a)]
-    if finite.size == 0: return np.zeros(a.shape, np.float32)
+    if finite.size == 0:
+        return np.zeros(a.shape, np.float32)
     lo, hi = np.percentile(finite, (lower, upper))
     out = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
     return np.nan_to_num(np.clip(out, 0, 1), nan=0.0).astype(np.float32)
 
-def mul_false_colour(mul: torch.Tensor,  # one MUL tile, 4 x H x W (blue, green, red, NIR)
-                     normalized: bool = True,  # True: normalised as `DSRSID` gives it; False: digital numbers
-                     ) -> np.ndarray:
+
+def mul_false_colour(
+    mul: torch.Tensor,  # one MUL tile, 4 x H x W (blue, green, red, NIR)
+    normalized: bool = True,  # True: normalised as `DSRSID` gives it; False: digital numbers
+) -> np.ndarray:
     "A MUL tile as an H x W x 3 false-colour image in [0, 1]: NIR, red, green, de-normalised, 2-98 % stretch."
     m = (mul.detach().cpu() if isinstance(mul, torch.Tensor) else torch.as_tensor(np.asarray(mul))).double()
     if m.ndim != 3 or m.shape[0] != 4:
-        raise ValueError(f"mul must be one MUL tile of shape 4 x H x W (blue, green, red, NIR), got shape "
-                         f"{tuple(m.shape)}; for a batch, call it on each tile")
+        raise ValueError(
+            f"mul must be one MUL tile of shape 4 x H x W (blue, green, red, NIR), got shape "
+            f"{tuple(m.shape)}; for a batch, call it on each tile"
+        )
     if normalized:
         std = torch.tensor(DSRSID_MUL_STD, dtype=m.dtype)[:, None, None]
         mean = torch.tensor(DSRSID_MUL_MEAN, dtype=m.dtype)[:, None, None]
@@ -90,59 +101,81 @@ class DSRSID(RSDataset):
     * **Citation**: Y. Li, Y. Zhang, X. Huang and J. Ma, "Learning source-invariant deep hashing convolutional
       neural networks for cross-source remote sensing image retrieval", IEEE TGRS 56(11), 2018.
     """
+
     name, family, classes = "dsrsid", "dsrsid", DSRSID_CLASSES
     url, filename, checksum, homepage = None, DSRSID_FILE, None, DSRSID_DOWNLOAD_PAGE
 
-    def __init__(self,
-                 root: str | Path | None = None,  # folder holding DSRSID.mat (default: RSR_DATA/dsrsid)
-                 download: bool = False,  # accepted for a uniform interface; DSRSID cannot be fetched
-                 normalize: bool = True,  # apply the published mean / std; False gives the 0-255 values as float
-                 transform: Callable | None = None):  # called on each item dict
+    def __init__(
+        self,
+        root: str | Path | None = None,  # folder holding DSRSID.mat (default: RSR_DATA/dsrsid)
+        download: bool = False,  # accepted for a uniform interface; DSRSID cannot be fetched
+        normalize: bool = True,  # apply the published mean / std; False gives the 0-255 values as float
+        transform: Callable | None = None,
+    ):  # called on each item dict
         super().__init__(transform)
         import h5py
+
         self.root = family_root(self.family, root)
         self.path, self.normalize = self.root / DSRSID_FILE, normalize
         if not self.path.is_file():
-            raise DatasetNotFoundError(f"{self.path} not found. " + DSRSID_HOWTO.format(path=self.path)
-                                       + (" (download=True cannot fetch it.)" if download else ""))
+            raise DatasetNotFoundError(
+                f"{self.path} not found. "
+                + DSRSID_HOWTO.format(path=self.path)
+                + (" (download=True cannot fetch it.)" if download else "")
+            )
         try:
             with h5py.File(self.path, "r") as f:
                 missing = [k for k in ("PAN_IMAGES", "MUL_IMAGES", "LAND_COVER_TYPES") if k not in f]
-                if missing: raise DatasetCorruptError(f"{self.path}: variables {missing} are missing; is this DSRSID.mat?")
+                if missing:
+                    raise DatasetCorruptError(f"{self.path}: variables {missing} are missing; is this DSRSID.mat?")
                 lab = np.asarray(f["LAND_COVER_TYPES"][()]).reshape(-1)
                 self._pan_shape, self._mul_shape = f["PAN_IMAGES"].shape, f["MUL_IMAGES"].shape
         except OSError as e:
-            raise DatasetCorruptError(f"{self.path}: not a readable HDF5 / MATLAB v7.3 file ({e}); it is truncated or "
-                                      f"corrupt: fetch it again. " + DSRSID_HOWTO.format(path=self.path)) from None
+            raise DatasetCorruptError(
+                f"{self.path}: not a readable HDF5 / MATLAB v7.3 file ({e}); it is truncated or "
+                f"corrupt: fetch it again. " + DSRSID_HOWTO.format(path=self.path)
+            ) from None
         n = len(lab)
-        if not np.isin(lab, np.arange(1, 9)).all(): raise DatasetCorruptError(f"{self.path}: LAND_COVER_TYPES must hold 1..8")
+        if not np.isin(lab, np.arange(1, 9)).all():
+            raise DatasetCorruptError(f"{self.path}: LAND_COVER_TYPES must hold 1..8")
         self._pan_first = self._sample_axis(self._pan_shape, n, "PAN_IMAGES")
         self._mul_first = self._sample_axis(self._mul_shape, n, "MUL_IMAGES")
         self._labels = torch.from_numpy(lab.astype(np.int64) - 1)
         self._h5, self._pid = None, None
 
     def _sample_axis(self, shape, n, key) -> bool:
-        if shape[0] == n: return True
-        if shape[-1] == n: return False
-        raise DatasetCorruptError(f"{self.path}: {key} has shape {shape}, which has no axis of length {n} (the label count)")
+        if shape[0] == n:
+            return True
+        if shape[-1] == n:
+            return False
+        raise DatasetCorruptError(
+            f"{self.path}: {key} has shape {shape}, which has no axis of length {n} (the label count)"
+        )
 
     def _file(self):
         if self._h5 is None or self._pid != os.getpid():
             import h5py
+
             self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
         return self._h5
 
-    def __getstate__(self):   # h5py handles do not pickle; each worker opens its own
-        d = self.__dict__.copy(); d["_h5"] = None; return d
+    def __getstate__(self):  # h5py handles do not pickle; each worker opens its own
+        d = self.__dict__.copy()
+        d["_h5"] = None
+        return d
 
-    def __len__(self): return len(self._labels)
+    def __len__(self):
+        return len(self._labels)
+
     @property
-    def labels(self) -> torch.Tensor: return self._labels
+    def labels(self) -> torch.Tensor:
+        return self._labels
 
     def _read(self, key, i, first):
         ds = self._file()[key]
         a = np.asarray(ds[i] if first else ds[..., i])
-        if not first: a = a.T                                   # MATLAB order (W, H, C) -> (C, H, W)
+        if not first:
+            a = a.T  # MATLAB order (W, H, C) -> (C, H, W)
         return torch.from_numpy(a.reshape((-1,) + a.shape[-2:]).copy())
 
     def _item(self, i):
@@ -150,22 +183,27 @@ class DSRSID(RSDataset):
         pan, mul = normalize_pair(pan, mul) if self.normalize else (pan.float(), mul.float())
         return {"pan": pan, "mul": mul, "label": int(self._labels[i])}
 
-    def plot(self,
-             index_or_sample: int | dict,  # a pair index, or an item dict as `ds[i]` returns it
-             show_titles: bool = True,  # name the panels and the class
-             suptitle: str | None = None):  # a title for the whole figure
+    def plot(
+        self,
+        index_or_sample: int | dict,  # a pair index, or an item dict as `ds[i]` returns it
+        show_titles: bool = True,  # name the panels and the class
+        suptitle: str | None = None,
+    ):  # a title for the whole figure
         "Show a pair: PAN beside MUL in false colour (NIR, red, green), de-normalised; returns the matplotlib Figure."
         import matplotlib.pyplot as plt
+
         sample = index_or_sample if isinstance(index_or_sample, dict) else self[index_or_sample]
         fig, axes = plt.subplots(1, 2, figsize=(7, 3.9))
         axes[0].imshow(percentile_stretch(sample["pan"][0]), cmap="gray", vmin=0, vmax=1)
         axes[1].imshow(mul_false_colour(sample["mul"], normalized=self.normalize))
-        for ax in axes: ax.axis("off")
+        for ax in axes:
+            ax.axis("off")
         if show_titles:
             axes[0].set_title(f"PAN {tuple(sample['pan'].shape[-2:])}", fontsize=9)
             axes[1].set_title(f"MUL {tuple(sample['mul'].shape[-2:])}, NIR-red-green", fontsize=9)
             fig.text(0.5, 0.04, f"class: {self.classes[int(sample['label'])]}", ha="center")
         if self.source == "simulated":
             suptitle = f"{suptitle} (simulated)" if suptitle else "simulated twin"
-        if suptitle is not None: fig.suptitle(suptitle)
+        if suptitle is not None:
+            fig.suptitle(suptitle)
         return fig

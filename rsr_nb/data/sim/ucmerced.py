@@ -31,96 +31,148 @@ def sample_label_sets(n_per_class: int, rng: np.random.Generator) -> tuple[np.nd
     return np.asarray(scenes), np.concatenate(sets).astype(np.uint8)
 
 # %% ../../../nbs/data/09_data.sim.ucmerced.ipynb #ec81d910
-AREA_COLOURS = {"sea": (0.10, 0.24, 0.45), "water": (0.16, 0.32, 0.36), "sand": (0.86, 0.79, 0.60),
-                "grass": (0.36, 0.55, 0.26), "field": (0.58, 0.66, 0.32), "bare-soil": (0.62, 0.47, 0.32),
-                "chaparral": (0.50, 0.48, 0.34), "pavement": (0.46, 0.46, 0.48)}
+AREA_COLOURS = {
+    "sea": (0.10, 0.24, 0.45),
+    "water": (0.16, 0.32, 0.36),
+    "sand": (0.86, 0.79, 0.60),
+    "grass": (0.36, 0.55, 0.26),
+    "field": (0.58, 0.66, 0.32),
+    "bare-soil": (0.62, 0.47, 0.32),
+    "chaparral": (0.50, 0.48, 0.34),
+    "pavement": (0.46, 0.46, 0.48),
+}
 GROUND = (0.52, 0.49, 0.45)
+
 
 def class_style(ci: int) -> dict:
     "The fixed drawing style of scene class `ci`."
     r = np.random.default_rng(10_000 + ci)
-    return {"sigma": r.uniform(0.06, 0.2), "road": ["band", "cross", "lot", "band2"][int(r.integers(0, 4))],
-            "angle": int(r.integers(0, 2)), "scale": r.uniform(0.7, 1.4), "density": r.uniform(0.6, 1.6)}
+    return {
+        "sigma": r.uniform(0.06, 0.2),
+        "road": ["band", "cross", "lot", "band2"][int(r.integers(0, 4))],
+        "angle": int(r.integers(0, 2)),
+        "scale": r.uniform(0.7, 1.4),
+        "density": r.uniform(0.6, 1.6),
+    }
+
 
 def _smooth(rng, s, sigma):
     x = gaussian_filter(rng.standard_normal((s, s)), sigma, mode="wrap")
     return (x - x.mean()) / (x.std() + 1e-9)
 
+
 def _rect(img, y, x, h, w, col):
-    s = img.shape[1]; y0, x0 = max(0, int(y)), max(0, int(x)); y1, x1 = min(s, int(y + h)), min(s, int(x + w))
-    if y1 > y0 and x1 > x0: img[:, y0:y1, x0:x1] = np.asarray(col)[:, None, None]
+    s = img.shape[1]
+    y0, x0 = max(0, int(y)), max(0, int(x))
+    y1, x1 = min(s, int(y + h)), min(s, int(x + w))
+    if y1 > y0 and x1 > x0:
+        img[:, y0:y1, x0:x1] = np.asarray(col)[:, None, None]
+
 
 def _disk(img, yy, xx, y, x, r, col):
     m = (yy - y) ** 2 + (xx - x) ** 2 <= r * r
     img[:, m] = np.asarray(col)[:, None]
 
+
 def render_tile(labels: np.ndarray, ci: int, rng: np.random.Generator, size: int = 64) -> np.ndarray:
-    "Draw one tile (3 x size x size, float32 in [0, 1]) showing the labels in the 17-vector `labels`, in class `ci`'s style."
+    """Draw one tile (3 x size x size, float32 in [0, 1]) showing the labels in the 17-vector `labels`, in class
+    `ci`'s style."""
     s, st = size, class_style(ci)
     on = {l for l, v in zip(UCM_LABELS, labels) if v}
-    img = np.empty((3, s, s)); img[:] = np.asarray(GROUND)[:, None, None] * (1 + 0.05 * _smooth(rng, s, 1))
+    img = np.empty((3, s, s))
+    img[:] = np.asarray(GROUND)[:, None, None] * (1 + 0.05 * _smooth(rng, s, 1))
     yy, xx = np.mgrid[:s, :s]
     areas = [a for a in AREA_COLOURS if a in on and a != "pavement"]
-    if areas:   # smooth regions: each pixel to the area whose field is largest
+    if areas:  # smooth regions: each pixel to the area whose field is largest
         fields = np.stack([_smooth(rng, s, st["sigma"] * s) + (0.8 if i == 0 else 0) for i in range(len(areas))])
         owner = fields.argmax(0)
         for i, a in enumerate(areas):
             m = owner == i
-            tex = {"sea": 0.12 * np.sin((yy + 3 * _smooth(rng, s, 2)) * 1.3), "field": 0.10 * np.sign(np.sin(xx * 0.9 + yy * 0.2 * st["angle"])),
-                   "bare-soil": 0.12 * rng.standard_normal((s, s)), "chaparral": 0.06 * _smooth(rng, s, 0.7)}.get(a, 0.05 * _smooth(rng, s, 1.5))
-            img[:, m] = (np.asarray(AREA_COLOURS[a])[:, None] * (1 + tex[m] if np.ndim(tex) else 1 + tex))
+            tex = {
+                "sea": 0.12 * np.sin((yy + 3 * _smooth(rng, s, 2)) * 1.3),
+                "field": 0.10 * np.sign(np.sin(xx * 0.9 + yy * 0.2 * st["angle"])),
+                "bare-soil": 0.12 * rng.standard_normal((s, s)),
+                "chaparral": 0.06 * _smooth(rng, s, 0.7),
+            }.get(a, 0.05 * _smooth(rng, s, 1.5))
+            img[:, m] = np.asarray(AREA_COLOURS[a])[:, None] * (1 + tex[m] if np.ndim(tex) else 1 + tex)
             if a == "chaparral":
                 for _ in range(int(s * s / 40)):
                     y, x = rng.integers(0, s, 2)
-                    if m[y, x]: _disk(img, yy, xx, y, x, max(1, s / 64), (0.25, 0.28, 0.18))
+                    if m[y, x]:
+                        _disk(img, yy, xx, y, x, max(1, s / 64), (0.25, 0.28, 0.18))
     if "pavement" in on:
-        w = max(3, int(s * 0.14 * st["scale"])); c = np.asarray(AREA_COLOURS["pavement"]); off = int(rng.integers(-s // 6, s // 6))
-        if st["road"] == "lot": _rect(img, s * 0.2 + off, s * 0.15, s * 0.55, s * 0.7, c)
+        w = max(3, int(s * 0.14 * st["scale"]))
+        c = np.asarray(AREA_COLOURS["pavement"])
+        off = int(rng.integers(-s // 6, s // 6))
+        if st["road"] == "lot":
+            _rect(img, s * 0.2 + off, s * 0.15, s * 0.55, s * 0.7, c)
         else:
             vertical = st["angle"] == 1
             _rect(img, 0, s / 2 - w / 2 + off, s, w, c) if vertical else _rect(img, s / 2 - w / 2 + off, 0, w, s, c)
-            if st["road"] == "cross": _rect(img, s / 2 - w / 2 - off, 0, w, s, c) if vertical else _rect(img, 0, s / 2 - w / 2 - off, s, w, c)
-            if st["road"] == "band2": _rect(img, 0, s / 2 + w + off, s, w, c) if vertical else _rect(img, s / 2 + w + off, 0, w, s, c)
+            if st["road"] == "cross":
+                _rect(img, s / 2 - w / 2 - off, 0, w, s, c) if vertical else _rect(img, 0, s / 2 - w / 2 - off, s, w, c)
+            if st["road"] == "band2":
+                _rect(img, 0, s / 2 + w + off, s, w, c) if vertical else _rect(img, s / 2 + w + off, 0, w, s, c)
             # lane marks
             for k in range(0, s, max(4, s // 8)):
-                _rect(img, k, s / 2 + off - 0.5, max(1, s // 32), 1, (0.9, 0.9, 0.85)) if vertical else _rect(img, s / 2 + off - 0.5, k, 1, max(1, s // 32), (0.9, 0.9, 0.85))
+                _rect(img, k, s / 2 + off - 0.5, max(1, s // 32), 1, (0.9, 0.9, 0.85)) if vertical else _rect(
+                    img, s / 2 + off - 0.5, k, 1, max(1, s // 32), (0.9, 0.9, 0.85)
+                )
     sc, dn = st["scale"] * s / 64, st["density"]
-    def n(base): return max(1, int(rng.poisson(base * dn)))
+
+    def n(base):
+        return max(1, int(rng.poisson(base * dn)))
+
     if "trees" in on:
-        for _ in range(n(10)): _disk(img, yy, xx, *rng.uniform(0, s, 2), rng.uniform(2, 4) * sc, (0.10 + 0.04 * rng.random(), 0.27, 0.11))
+        for _ in range(n(10)):
+            _disk(img, yy, xx, *rng.uniform(0, s, 2), rng.uniform(2, 4) * sc, (0.10 + 0.04 * rng.random(), 0.27, 0.11))
     if "court" in on:
-        y, x = rng.uniform(0, s * 0.6, 2); h, w = 0.3 * s * st["scale"], 0.2 * s * st["scale"]
-        _rect(img, y - 1, x - 1, h + 2, w + 2, (0.95, 0.95, 0.95)); _rect(img, y, x, h, w, (0.20, 0.50, 0.32)); _rect(img, y + h / 2, x, 1, w, (0.95, 0.95, 0.95))
+        y, x = rng.uniform(0, s * 0.6, 2)
+        h, w = 0.3 * s * st["scale"], 0.2 * s * st["scale"]
+        _rect(img, y - 1, x - 1, h + 2, w + 2, (0.95, 0.95, 0.95))
+        _rect(img, y, x, h, w, (0.20, 0.50, 0.32))
+        _rect(img, y + h / 2, x, 1, w, (0.95, 0.95, 0.95))
     if "buildings" in on:
         for _ in range(n(5)):
-            y, x = rng.uniform(0, s, 2); h, w = rng.uniform(5, 10, 2) * sc
+            y, x = rng.uniform(0, s, 2)
+            h, w = rng.uniform(5, 10, 2) * sc
             roof = (0.78, 0.74, 0.70) if rng.random() < 0.6 else (0.62, 0.35, 0.30)
-            _rect(img, y + 2, x + 2, h, w, (0.15, 0.15, 0.16)); _rect(img, y, x, h, w, roof)
+            _rect(img, y + 2, x + 2, h, w, (0.15, 0.15, 0.16))
+            _rect(img, y, x, h, w, roof)
     if "tanks" in on:
         for _ in range(n(4)):
-            y, x = rng.uniform(3, s - 3, 2); r = rng.uniform(3, 5) * sc
-            _disk(img, yy, xx, y, x, r + 1, (0.25, 0.25, 0.25)); _disk(img, yy, xx, y, x, r, (0.93, 0.93, 0.90))
+            y, x = rng.uniform(3, s - 3, 2)
+            r = rng.uniform(3, 5) * sc
+            _disk(img, yy, xx, y, x, r + 1, (0.25, 0.25, 0.25))
+            _disk(img, yy, xx, y, x, r, (0.93, 0.93, 0.90))
     if "dock" in on:
         for _ in range(n(3)):
-            x = rng.uniform(0, s); _rect(img, rng.uniform(0, s / 2), x, s * 0.4, max(1, s / 40), (0.72, 0.66, 0.55))
+            x = rng.uniform(0, s)
+            _rect(img, rng.uniform(0, s / 2), x, s * 0.4, max(1, s / 40), (0.72, 0.66, 0.55))
     if "mobile-home" in on:
         y0, x0 = rng.uniform(0, s / 3, 2)
         for r in range(int(4 * dn) + 1):
-            for c in range(6): _rect(img, y0 + r * 6 * sc, x0 + c * 4 * sc, 2 * sc, 3 * sc, (0.93, 0.93, 0.95))
+            for c in range(6):
+                _rect(img, y0 + r * 6 * sc, x0 + c * 4 * sc, 2 * sc, 3 * sc, (0.93, 0.93, 0.95))
     if "ship" in on:
         for _ in range(n(2)):
-            y, x = rng.uniform(4, s - 4, 2); L = rng.uniform(8, 14) * sc
+            y, x = rng.uniform(4, s - 4, 2)
+            L = rng.uniform(8, 14) * sc
             m = ((yy - y) / max(1, 1.5 * sc)) ** 2 + ((xx - x) / (L / 2)) ** 2 <= 1
             img[:, m] = np.asarray((0.96, 0.96, 0.96))[:, None]
     if "cars" in on:
         for _ in range(n(12)):
-            col = rng.choice([(0.85, 0.1, 0.1), (0.1, 0.2, 0.8), (0.95, 0.95, 0.95), (0.05, 0.05, 0.05), (0.9, 0.8, 0.1)])
+            col = rng.choice(
+                [(0.85, 0.1, 0.1), (0.1, 0.2, 0.8), (0.95, 0.95, 0.95), (0.05, 0.05, 0.05), (0.9, 0.8, 0.1)]
+            )
             _rect(img, *rng.uniform(0, s, 2), max(1, 1.2 * sc), max(2, 2.4 * sc), col)
     if "airplane" in on:
-        y, x = rng.uniform(s * 0.3, s * 0.7, 2); L = 0.45 * s * st["scale"]
-        _rect(img, y - L / 2, x - 1.5 * sc, L, 3 * sc, (0.97, 0.97, 0.97)); _rect(img, y - L / 8, x - L / 2, 3 * sc, L, (0.97, 0.97, 0.97))
+        y, x = rng.uniform(s * 0.3, s * 0.7, 2)
+        L = 0.45 * s * st["scale"]
+        _rect(img, y - L / 2, x - 1.5 * sc, L, 3 * sc, (0.97, 0.97, 0.97))
+        _rect(img, y - L / 8, x - L / 2, 3 * sc, L, (0.97, 0.97, 0.97))
         _rect(img, y + L / 2 - 3 * sc, x - L / 5, 2 * sc, 2 * L / 5, (0.97, 0.97, 0.97))
-    img = img * rng.uniform(0.9, 1.1) + rng.normal(0, 0.02, img.shape)       # illumination, sensor noise
+    img = img * rng.uniform(0.9, 1.1) + rng.normal(0, 0.02, img.shape)  # illumination, sensor noise
     return np.clip(img, 0, 1).astype(np.float32)
 
 # %% ../../../nbs/data/09_data.sim.ucmerced.ipynb #80d97d9a
@@ -139,23 +191,29 @@ _UCM_TWIN_CARD = """
     * **Citation**: the real datasets' (see `UCMerced` and `UCMercedMultiLabel`).
     """
 
+
 class UCMercedTwin(RSDataset):
-    __doc__ = """Simulated UC Merced (the UC Merced twin): drawn tiles in the 21 scene classes; items `{image, label}`.
+    __doc__ = (
+        """Simulated UC Merced (the UC Merced twin): drawn tiles in the 21 scene classes; items `{image, label}`.
 
     * **What it simulates**: the real `UCMerced` loader's data: 21 classes (`UCM_CLASSES`), `n_per_class` tiles
       each (default 50; the real set has 100), RGB float32 in [0, 1] at `image_size` (default 64). Each tile shows
       a label set sampled from the real annotation for its class, drawn in the class's own style (region scale,
-      road layout, object size and density). Deterministic in `seed`.""" + _UCM_TWIN_CARD
+      road layout, object size and density). Deterministic in `seed`."""
+        + _UCM_TWIN_CARD
+    )
     name, family, source, classes = "ucmerced", "ucmerced", "simulated", UCM_CLASSES
-    url, filename, checksum = None, None, None          # generated, nothing to download
-    plot = UCMerced.plot                                 # the real loader's figure, titled "simulated"
+    url, filename, checksum = None, None, None  # generated, nothing to download
+    plot = UCMerced.plot  # the real loader's figure, titled "simulated"
 
-    def __init__(self,
-                 n_per_class: int = 50,  # tiles per scene class
-                 image_size: int = 64,  # tile side in pixels
-                 seed: int = 0,  # the same seed gives the same tiles
-                 cache: bool = True,  # keep drawn tiles in memory (False: draw on every access)
-                 transform: Callable | None = None):  # called on each item dict
+    def __init__(
+        self,
+        n_per_class: int = 50,  # tiles per scene class
+        image_size: int = 64,  # tile side in pixels
+        seed: int = 0,  # the same seed gives the same tiles
+        cache: bool = True,  # keep drawn tiles in memory (False: draw on every access)
+        transform: Callable | None = None,
+    ):  # called on each item dict
         super().__init__(transform)
         for nm, v, lo in (("n_per_class", n_per_class, 1), ("image_size", image_size, 16), ("seed", seed, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -165,26 +223,47 @@ class UCMercedTwin(RSDataset):
         self.scenes, self.multi_hot = torch.from_numpy(scenes), torch.from_numpy(sets.astype(np.float32))
         self._cache = {} if cache else None
 
-    def __len__(self): return len(self.scenes)
+    def __len__(self):
+        return len(self.scenes)
+
     @property
-    def labels(self) -> torch.Tensor: return self.scenes
+    def labels(self) -> torch.Tensor:
+        return self.scenes
+
     def image(self, i: int) -> torch.Tensor:
-        if self._cache is not None and i in self._cache: return self._cache[i]
-        img = torch.from_numpy(render_tile(self.multi_hot[i].numpy(), int(self.scenes[i]), np.random.default_rng([self.seed, i]), self.image_size))
-        if self._cache is not None: self._cache[i] = img
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        img = torch.from_numpy(
+            render_tile(
+                self.multi_hot[i].numpy(), int(self.scenes[i]), np.random.default_rng([self.seed, i]), self.image_size
+            )
+        )
+        if self._cache is not None:
+            self._cache[i] = img
         return img
-    def _item(self, i): return {"image": self.image(i), "label": int(self.scenes[i])}
+
+    def _item(self, i):
+        return {"image": self.image(i), "label": int(self.scenes[i])}
+
     def describe(self) -> dict:
         return {**super().describe(), "seed": self.seed, "image_size": self.image_size, "n_per_class": self.n_per_class}
 
+
 class UCMercedMultiLabelTwin(UCMercedTwin):
-    __doc__ = """Simulated UC Merced multi-label (the multi-label twin): the same drawn tiles with their 17 labels;
+    __doc__ = (
+        """Simulated UC Merced multi-label (the multi-label twin): the same drawn tiles with their 17 labels;
     items `{image, labels, scene}`.
 
     * **What it simulates**: the real `UCMercedMultiLabel` loader's data: the tiles of `UCMercedTwin` (same
       `n_per_class`, `image_size`, `seed`), each with its 17-d multi-hot `labels` (`UCM_LABELS`) and its scene
-      class `scene`; relevance for retrieval is label overlap, as with the real annotation.""" + _UCM_TWIN_CARD
+      class `scene`; relevance for retrieval is label overlap, as with the real annotation."""
+        + _UCM_TWIN_CARD
+    )
     name, classes, scene_classes = "ucmerced-multilabel", UCM_LABELS, UCM_CLASSES
+
     @property
-    def labels(self) -> torch.Tensor: return self.multi_hot
-    def _item(self, i): return {"image": self.image(i), "labels": self.multi_hot[i], "scene": int(self.scenes[i])}
+    def labels(self) -> torch.Tensor:
+        return self.multi_hot
+
+    def _item(self, i):
+        return {"image": self.image(i), "labels": self.multi_hot[i], "scene": int(self.scenes[i])}
