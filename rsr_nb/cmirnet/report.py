@@ -87,7 +87,7 @@ def chance_line(df: pd.DataFrame, metric: str = "mAP@all") -> str:
         f"{t} {v:.1f} %" for t, v in per_task.items()
     )
 
-# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #b6d4d712
+# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #763e0026
 def _rows(run: dict) -> pd.DataFrame:
     df = pd.DataFrame(run["rows"])
     if "d_v" not in df and "d_v" in run["params"]:
@@ -205,6 +205,7 @@ def ablation_section(runs: dict) -> str:
     run = runs["cmirnet_ablation"]
     df = _rows(run)
     df = df[df.metric.isin(["mAP@all", THESIS_MAP])]
+    df = df.assign(parameter=np.where(df.base == "reference", df.method, df.parameter))   # one row per reference method
     lines = [
         "### CMIR-NET sensitivity (image <-> speech, d_v = " + str(run["params"]["d_v"]) + ")",
         "",
