@@ -86,7 +86,8 @@ def test_run_ucm_speech_simulated(tmp_path):
     run("run_ucm_speech.ipynb", tmp_path, **TINY_UCM)
     res = json.loads((tmp_path / "results" / "ucm_speech.json").read_text())
     assert res["dataset"]["source"] == "simulated"
-    assert {(r["method"], r["task"]) for r in res["rows"]} == {(m, t) for m in ("CMIR-NET", "CCA") for t in ("Img->Aud", "Aud->Img")}
+    methods = ("CMIR-NET", "CCA", "Label space (stage 1)", "Label space (LogReg)", "Stage 1 only", "Chance (random embedding)")
+    assert {(r["method"], r["task"]) for r in res["rows"]} == {(m, t) for m in methods for t in ("Img->Aud", "Aud->Img")}
     paper = [r for r in res["rows"] if r["paper"] is not None]
     assert paper and all(r["metric"] in ("P@10", "meanP@10..50") for r in paper), "a paper number beside a standard mAP"
 
@@ -119,8 +120,8 @@ def test_run_ucm_speech_real_without_files(tmp_path):
 def test_run_cmirnet_ablation_small_grid(tmp_path):
     run("run_cmirnet_ablation.ipynb", tmp_path, **TINY_ABLATION)
     res = rows(tmp_path / "results" / "cmirnet_ablation.json")
-    assert {r["parameter"] for r in res} == {"base", "lambda1", "lambda3=lambda4", "lambda5", "alpha"}
-    assert {r["base"] for r in res} == {"rsr_nb", "thesis"}
+    assert {r["parameter"] for r in res} == {"base", "lambda1", "lambda3=lambda4", "lambda5", "alpha", "-"}
+    assert {r["base"] for r in res} == {"rsr_nb", "thesis", "reference"}   # reference: simple baselines and chance
     with_paper = [r for r in res if r["paper"] is not None]
     assert all(r["base"] == "thesis" for r in with_paper), "a thesis number beside a row not run around its weights"
 
