@@ -23,7 +23,7 @@ from .metrics import RetrievalProtocol, evaluate_retrieval
 # %% auto #0
 __all__ = ['Experiment', 'RetrievalTask', 'evaluate_tasks', 'check_baselines', 'run_baselines', 'assert_disjoint']
 
-# %% ../nbs/shared/18_experiment.ipynb #f5b5d682
+# %% ../nbs/shared/18_experiment.ipynb #b0122092
 _NOTEBOOK_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
@@ -94,7 +94,7 @@ class Experiment:
                 parts += ["-p", f.name, shlex.quote(str(v))]
         return " ".join(parts)
 
-# %% ../nbs/shared/18_experiment.ipynb #54c3dd19
+# %% ../nbs/shared/18_experiment.ipynb #13fe618d
 @dataclass(frozen=True)
 class RetrievalTask:
     "One column of a retrieval table: queries from modality `query`, gallery of modality `gallery`."
@@ -111,19 +111,29 @@ def evaluate_tasks(
     tasks,  # RetrievalTask list
     protocol: RetrievalProtocol,  # metric, cut-offs, paper protocol, extra metrics
     per_query: bool = False,
+    gallery: dict | None = None,  # modality -> indices of the items that form its gallery (default: every item)
 ) -> dict:  # {task name: evaluate_retrieval result}
-    "Score every task: test queries against the whole gallery of the target modality, self excluded in uni-modal tasks."
+    """Score every task: test queries against the gallery of the target modality (every item, or `gallery`'s subset,
+    e.g. the training items when validation queries are carved from them), self excluded in uni-modal tasks."""
     out = {}
     for t in tasks:
         qi = torch.as_tensor(np.asarray(queries[t.query]), dtype=torch.int64)
-        q = emb[t.query][qi]
+        n = len(emb[t.gallery])
+        gi = torch.arange(n) if gallery is None else torch.as_tensor(np.asarray(gallery[t.gallery]), dtype=torch.int64)
+        self_index = None
+        if t.query == t.gallery:
+            pos = torch.full((n,), -1, dtype=torch.int64)
+            pos[gi] = torch.arange(len(gi))
+            self_index = pos[qi]
+            if (self_index < 0).any():
+                raise ValueError(f"{t.name}: every query of a uni-modal task must be in its gallery")
         out[t.name] = evaluate_retrieval(
-            q,
-            emb[t.gallery],
+            emb[t.query][qi],
+            emb[t.gallery][gi],
             labels[t.query][qi],
-            labels[t.gallery],
+            labels[t.gallery][gi],
             protocol,
-            self_index=qi if t.query == t.gallery else None,
+            self_index=self_index,
             per_query=per_query,
         )
     return out

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['pairwise_likelihood_loss']
+__all__ = ['pairwise_likelihood_loss', 'contrastive_loss']
 
 # %% ../nbs/shared/13_losses.ipynb #4308a413
 def pairwise_likelihood_loss(
@@ -22,3 +22,24 @@ def pairwise_likelihood_loss(
     "DCMH's pairwise likelihood: -sum(S*Theta - log(1+exp(Theta))) / #pairs with Theta = F G^T / 2."
     theta = 0.5 * f @ g.T
     return (F.softplus(theta) - s.float() * theta).mean()
+
+# %% ../nbs/shared/13_losses.ipynb #cead73b0
+def contrastive_loss(
+    *,
+    a: torch.Tensor,  # P x d embeddings of the pairs' first images
+    b: torch.Tensor,  # P x d embeddings of their second images
+    same: torch.Tensor,  # P: 1 where the pair shares a class, 0 where not
+    margin: float = 1.0,  # m: dissimilar pairs closer than this are penalised
+    eps: float = 1e-9,  # keeps the gradient of the distance finite at d = 0
+) -> torch.Tensor:  # scalar: the mean over the pairs
+    "Contrastive loss: y d^2 + (1 - y) max(0, m - d)^2 with d the Euclidean distance of a pair, averaged."
+    if a.shape != b.shape or a.ndim != 2 or same.shape != (a.shape[0],):
+        raise ValueError(
+            f"a and b must both be P x d and same a length-P vector; got {tuple(a.shape)}, {tuple(b.shape)}, "
+            f"{tuple(same.shape)}"
+        )
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0, got {margin}")
+    d = ((a - b) ** 2).sum(1).add(eps).sqrt()
+    y = same.float()
+    return (y * d**2 + (1 - y) * F.relu(margin - d) ** 2).mean()

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['THESIS_LAMBDAS', 'DEFAULT_LAMBDAS', 'soft_orthogonality', 'cmirnet_loss']
+__all__ = ['THESIS_LAMBDAS', 'DEFAULT_LAMBDAS', 'REDUCTIONS', 'soft_orthogonality', 'cmirnet_loss']
 
 # %% ../../nbs/cmirnet/15a_cmirnet.losses.ipynb #c47d70fb
 def soft_orthogonality(
@@ -25,9 +25,10 @@ def soft_orthogonality(
     g = zn.T @ zn
     return ((g - torch.eye(z.shape[1], device=z.device, dtype=z.dtype)) ** 2).sum() / z.shape[1]
 
-# %% ../../nbs/cmirnet/15a_cmirnet.losses.ipynb #102812bd
+# %% ../../nbs/cmirnet/15a_cmirnet.losses.ipynb #70d66738
 THESIS_LAMBDAS = (1e-5, 1.0, 0.01, 0.01, 1.0)  # the thesis' best values (its d_v = 128 sensitivity table), λ2 = 1
 DEFAULT_LAMBDAS = (1.0, 1.0, 0.01, 0.01, 0.01)  # this project's defaults (chosen on validation data: cmirnet.model)
+REDUCTIONS = ("sum", "mean")  # how the squared-norm terms reduce over dimensions (the batch is always averaged)
 
 
 def cmirnet_loss(
@@ -46,8 +47,11 @@ def cmirnet_loss(
     lambdas: tuple = DEFAULT_LAMBDAS,  # λ1..λ5
     alpha: float = 0.0,  # the target α of the regulariser R
     multilabel: bool = False,  # sigmoid cross-entropy over multi-hot targets instead of softmax cross-entropy
+    reduction: str = "sum",  # "sum": squared norms summed over dimensions; "mean": averaged over them (see below)
 ) -> dict:  # {'total', 'align', 'cls', 'norm', 'dec', 'reg'}
     "CMIR-NET's eq. (8): the weighted sum of its five terms, returned with each term for training curves."
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if len(lambdas) != 5:
         raise ValueError(f"lambdas must give λ1..λ5, got {lambdas!r}")
     if za_hat.shape != za.shape or zb_hat.shape != zb.shape:
@@ -65,12 +69,18 @@ def cmirnet_loss(
         def ce(lg):
             return F.cross_entropy(lg, target)
 
+    def sq(x):  # squared norm per row (summed or averaged over dimensions), averaged over the batch
+        return (x**2).sum(1).mean() if reduction == "sum" else (x**2).mean()
+
+    def sq_w(w):
+        return ((w - alpha) ** 2).sum() if reduction == "sum" else ((w - alpha) ** 2).mean()
+
     terms = {
-        "align": ((va - vb) ** 2).sum(1).mean(),
+        "align": sq(va - vb),
         "cls": 0.5 * (ce(logits_a) + ce(logits_b)),
-        "norm": (va**2).sum(1).mean() + (vb**2).sum(1).mean(),
-        "dec": ((zb_hat - zb) ** 2).sum(1).mean() + ((za_hat - za) ** 2).sum(1).mean(),
-        "reg": ((wa - alpha) ** 2).sum() + ((wb - alpha) ** 2).sum(),
+        "norm": sq(va) + sq(vb),
+        "dec": sq(zb_hat - zb) + sq(za_hat - za),
+        "reg": sq_w(wa) + sq_w(wb),
     }
     terms["total"] = (
         l1 * terms["align"] + l2 * terms["cls"] + l3 * terms["norm"] + l4 * terms["dec"] + l5 * terms["reg"]

@@ -17,15 +17,15 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..backbones import MLPEncoder
-from .losses import DEFAULT_LAMBDAS, THESIS_LAMBDAS, cmirnet_loss, soft_orthogonality
-from ..core import as_features, as_labels, check_int, check_number, get_device
+from .losses import DEFAULT_LAMBDAS, REDUCTIONS, THESIS_LAMBDAS, cmirnet_loss, soft_orthogonality
+from ..core import as_features, as_labels, check_choice, check_int, check_number, get_device
 from ..training import fit, tensor_batches
 
 # %% auto #0
 __all__ = ['Stage1Classifier', 'train_stage1', 'extract_features', 'CMIRNetConfig', 'CMIRNet', 'train_cmirnet',
            'CMIRNetEstimator']
 
-# %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #d2fdc8eb
+# %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #e7ccf14b
 class Stage1Classifier(nn.Module):
     "An encoder producing features z, and a linear classification head on z."
 
@@ -124,10 +124,11 @@ def extract_features(
     part = 0 if output == "features" else 1
     return torch.cat([model(x[s : s + batch_size].to(dev))[part].cpu() for s in range(0, len(x), batch_size)])
 
-# %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #e8b77486
+# %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #7c41d8c9
 @dataclass
 class CMIRNetConfig:
-    "Stage-2 settings: `d_v`, λ1..λ5 (default `DEFAULT_LAMBDAS`, the same as `cmirnet_loss`'s), α, the optimisation."
+    """Stage-2 settings: `d_v`, λ1..λ5 (default `DEFAULT_LAMBDAS`, the same as `cmirnet_loss`'s), α, the optimisation;
+    `reduction` and `standardise` are the diagnosis' switches (the defaults are the method as documented)."""
 
     d_v: int = 64
     lambdas: tuple = DEFAULT_LAMBDAS
@@ -135,6 +136,8 @@ class CMIRNetConfig:
     epochs: int = 100
     batch_size: int = 128
     lr: float = 1e-3
+    reduction: str = "sum"  # squared norms summed over dimensions ("mean": averaged; see `cmirnet_loss`)
+    standardise: bool = True  # standardise stage-1 features with the training pairs' mean and sd before w_a, w_b
 
     def __post_init__(self):
         check_int("d_v", self.d_v)
@@ -148,6 +151,9 @@ class CMIRNetConfig:
         check_int("epochs", self.epochs)
         check_int("batch_size", self.batch_size, 2)
         check_number("lr", self.lr)
+        check_choice("reduction", self.reduction, REDUCTIONS)
+        if not isinstance(self.standardise, bool):
+            raise ValueError(f"standardise must be True or False, got {self.standardise!r}")
 
 
 class CMIRNet(nn.Module):
@@ -189,6 +195,7 @@ class CMIRNet(nn.Module):
             lambdas=config.lambdas,
             alpha=config.alpha,
             multilabel=multilabel,
+            reduction=config.reduction,
         )
 
     @torch.no_grad()
@@ -222,10 +229,11 @@ def train_cmirnet(
     dev = get_device(device)
     torch.manual_seed(seed)
     net = CMIRNet(za.shape[1], zb.shape[1], n_classes, config.d_v).to(dev)
-    net.mu_a.copy_(za.mean(0))
-    net.sd_a.copy_(za.std(0) + 1e-6)
-    net.mu_b.copy_(zb.mean(0))
-    net.sd_b.copy_(zb.std(0) + 1e-6)
+    if config.standardise:
+        net.mu_a.copy_(za.mean(0))
+        net.sd_a.copy_(za.std(0) + 1e-6)
+        net.mu_b.copy_(zb.mean(0))
+        net.sd_b.copy_(zb.std(0) + 1e-6)
     batches = tensor_batches((za, zb, y), min(config.batch_size, len(za)), seed, dev)
     hook = None if on_epoch_end is None else (lambda epoch, record: on_epoch_end(net, epoch, record))
     hist = fit(
@@ -239,7 +247,7 @@ def train_cmirnet(
     )
     return net, hist
 
-# %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #8954d7dc
+# %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #26705601
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 

@@ -18,7 +18,7 @@ from ..backbones import MLPEncoder, SmallCNN
 from .losses import DEFAULT_LAMBDAS, THESIS_LAMBDAS
 from .model import CMIRNetConfig, extract_features, train_cmirnet, train_stage1
 from .paper import PAPER_PROTOCOL, paper_numbers
-from ..core import check_choice, check_int, check_number, progress, seed_everything
+from ..core import check_choice, check_int, check_number, get_device, progress, seed_everything
 from ..data import get_dataset, stratified_split
 from ..experiment import Experiment, RetrievalTask, assert_disjoint, check_baselines, evaluate_tasks, run_baselines
 from ..metrics import CMIRNET_PAPER_KS, RetrievalProtocol
@@ -27,10 +27,10 @@ from ..report import retrieval_rows
 # %% auto #0
 __all__ = ['PROTOCOL', 'DSRSID_TASKS', 'UCM_SPEECH_TASKS', 'ALL_BASELINES', 'LOGREG_MAX_DIM', 'LOGREG_PCA', 'ABLATION_BASES',
            'LAMBDA_CANDIDATES', 'RunResult', 'timed', 'class_probabilities', 'logreg_probabilities', 'standardised',
-           'simple_baseline_rows', 'DSRSIDExperiment', 'PairData', 'load_dsrsid', 'run_dsrsid', 'get_device_for',
-           'UCMSpeechExperiment', 'check_ucm_speech_data', 'ImageSpeechData', 'load_ucm_speech', 'ImageSpeechStage1',
-           'image_speech_stage1', 'image_speech_eval', 'image_speech_simple', 'run_ucm_speech', 'AblationExperiment',
-           'run_ablation', 'LambdaSelection', 'run_lambda_selection']
+           'simple_baseline_rows', 'DSRSIDExperiment', 'PairData', 'load_dsrsid', 'PairStage1', 'dsrsid_stage1',
+           'run_dsrsid', 'UCMSpeechExperiment', 'check_ucm_speech_data', 'ImageSpeechData', 'load_ucm_speech',
+           'ImageSpeechStage1', 'image_speech_stage1', 'image_speech_eval', 'image_speech_simple', 'run_ucm_speech',
+           'AblationExperiment', 'run_ablation', 'LambdaSelection', 'run_lambda_selection']
 
 # %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #3167b6f4
 PROTOCOL = RetrievalProtocol(metric="euclidean", ks=(10,), paper_ks=CMIRNET_PAPER_KS)
@@ -237,9 +237,41 @@ def load_dsrsid(cfg: DSRSIDExperiment, num_workers: int = 0) -> PairData:
     return PairData(torch.cat(pans), torch.cat(muls), torch.cat(labs), info)
 
 
+@dataclass
+class PairStage1:
+    "Stage-1 output of one seed on PAN <-> MUL pairs: Z and classifier logits of every pair, per modality."
+
+    z: dict  # "pan" / "mul" -> N x feat_dim
+    logits: dict  # "pan" / "mul" -> N x 8
+    curves: list
+
+
+def dsrsid_stage1(data: PairData, cfg, train_idx, seed: int, device="cpu", out: RunResult | None = None) -> PairStage1:
+    "Stage 1 per modality (a small CNN with the soft-orthogonality term), trained on the pairs `train_idx` only."
+    z, logits, curves = {}, {}, []
+    for key, x, ch in (("pan", data.pan, 1), ("mul", data.mul, 4)):
+        with timed(out if out is not None else RunResult(), f"stage 1 {key.upper()}"):
+            model, hist = train_stage1(
+                SmallCNN(ch, x.shape[-1], cfg.feat_dim),
+                cfg.feat_dim,
+                x[train_idx],
+                data.labels[train_idx],
+                8,
+                epochs=cfg.epochs_stage1,
+                ortho_weight=cfg.ortho_weight,
+                seed=seed,
+                device=device,
+                desc=f"stage 1 {key.upper()}",
+            )
+            z[key] = extract_features(model, x, device=device)
+            logits[key] = extract_features(model, x, device=device, output="logits")
+        curves += [{"stage": f"stage 1 {key.upper()}", "seed": seed, **h} for h in hist]
+    return PairStage1(z, logits, curves)
+
+
 def run_dsrsid(cfg: DSRSIDExperiment, data: PairData) -> RunResult:
     "Per seed: split, stage 1 per modality, stage 2, the four tasks; the baselines on the same features and split."
-    dev = get_device_for(cfg)
+    dev = get_device(cfg.device)
     out = RunResult()
     labels = data.labels
     per_class = []
@@ -248,24 +280,9 @@ def run_dsrsid(cfg: DSRSIDExperiment, data: PairData) -> RunResult:
         train_idx, test_idx = stratified_split(labels.numpy(), (1 - cfg.test_fraction, cfg.test_fraction), seed=seed)
         assert_disjoint(train_idx, test_idx, "pairs")
         out.splits[seed] = {"train": train_idx, "test": test_idx}
-        stage1, logits = {}, {}
-        for key, x, ch in (("pan", data.pan, 1), ("mul", data.mul, 4)):
-            with timed(out, f"stage 1 {key.upper()}"):
-                model, hist = train_stage1(
-                    SmallCNN(ch, x.shape[-1], cfg.feat_dim),
-                    cfg.feat_dim,
-                    x[train_idx],
-                    labels[train_idx],
-                    8,
-                    epochs=cfg.epochs_stage1,
-                    ortho_weight=cfg.ortho_weight,
-                    seed=seed,
-                    device=dev,
-                    desc=f"stage 1 {key.upper()}",
-                )
-                stage1[key] = extract_features(model, x, device=dev)
-                logits[key] = extract_features(model, x, device=dev, output="logits")
-            out.curves += [{"stage": f"stage 1 {key.upper()}", "seed": seed, **h} for h in hist]
+        s1 = dsrsid_stage1(data, cfg, train_idx, seed, device=dev, out=out)
+        stage1, logits = s1.z, s1.logits
+        out.curves += s1.curves
         with timed(out, "stage 2"):
             net, h2 = train_cmirnet(
                 stage1["pan"][train_idx],
@@ -331,12 +348,6 @@ def run_dsrsid(cfg: DSRSIDExperiment, data: PairData) -> RunResult:
         out.last = {"emb": emb, "test_idx": test_idx, "seed": seed}
     out.extra["per_class_ap"] = per_class
     return out
-
-
-def get_device_for(cfg) -> torch.device:
-    from rsr_nb.core import get_device
-
-    return get_device(cfg.device)
 
 # %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #794d6499
 @dataclass
@@ -489,7 +500,14 @@ class ImageSpeechStage1:
 
 
 def image_speech_stage1(
-    data: ImageSpeechData, cfg, seed: int, img_idx=None, sp_idx=None, device="cpu"
+    data: ImageSpeechData,
+    cfg,  # an experiment with test_fraction, feat_dim, epochs_stage1, ortho_weight
+    seed: int,
+    img_idx=None,  # split only these images (default: all); e.g. a seed's training images, to carve validation
+    sp_idx=None,  # and these clips
+    device="cpu",
+    holdout: float | None = None,  # the held-out share (default `cfg.test_fraction`)
+    pairs_per_label: int = 1,  # clips paired with each (image, label): 1 is the released pairing
 ) -> ImageSpeechStage1:
     """Split (within `img_idx` / `sp_idx`, default all items), stage-1 classifiers on the training parts, Z of every
     item, and the training pairs by shared label."""
@@ -497,7 +515,8 @@ def image_speech_stage1(
 
     img_idx = np.arange(len(data.img_feat)) if img_idx is None else np.asarray(img_idx)
     sp_idx = np.arange(len(data.sp_feat)) if sp_idx is None else np.asarray(sp_idx)
-    fr = (1 - cfg.test_fraction, cfg.test_fraction)
+    held = cfg.test_fraction if holdout is None else holdout
+    fr = (1 - held, held)
     a, b = stratified_split(data.img_scenes[img_idx].numpy(), fr, seed=seed)
     img_tr, img_te = img_idx[a], img_idx[b]
     a, b = stratified_split(data.sp_labels[sp_idx].numpy(), fr, seed=seed)
@@ -530,7 +549,9 @@ def image_speech_stage1(
         desc="stage 1 speech",
         batch_size=32,
     )
-    pairs = pair_by_label(data.img_labels[img_tr].numpy(), data.sp_labels[sp_tr].numpy(), seed=seed)
+    pairs = pair_by_label(
+        data.img_labels[img_tr].numpy(), data.sp_labels[sp_tr].numpy(), seed=seed, per_label=pairs_per_label
+    )
     p_img, p_sp = img_tr[pairs[:, 0]], sp_tr[pairs[:, 1]]
     curves = [{"stage": "stage 1 images", "seed": seed, **h} for h in h_img]
     curves += [{"stage": "stage 1 speech", "seed": seed, **h} for h in h_sp]
@@ -582,7 +603,7 @@ def image_speech_simple(data: ImageSpeechData, s1: ImageSpeechStage1, seed: int)
 
 def run_ucm_speech(cfg: UCMSpeechExperiment, data: ImageSpeechData) -> RunResult:
     "Per seed: stage 1 once, then per d_v CMIR-NET and the baselines on the same features, pairs and queries."
-    dev = get_device_for(cfg)
+    dev = get_device(cfg.device)
     out = RunResult()
     for seed in cfg.seeds:
         seed_everything(seed)
@@ -731,7 +752,7 @@ class AblationExperiment(Experiment):
 
 def run_ablation(cfg: AblationExperiment, data: ImageSpeechData) -> RunResult:
     "Per seed: stage 1 once, then stage 2 for every setting; rows carry base, parameter and setting."
-    dev = get_device_for(cfg)
+    dev = get_device(cfg.device)
     out = RunResult()
     configs = cfg.configs()
     for seed in cfg.seeds:
@@ -825,7 +846,7 @@ class LambdaSelection(Experiment):
 
 def run_lambda_selection(cfg: LambdaSelection, data: ImageSpeechData) -> RunResult:
     "Per seed: validation carved from the seed's training items; every candidate scored; the best one reported."
-    dev = get_device_for(cfg)
+    dev = get_device(cfg.device)
     out = RunResult()
     chosen = {}
     for seed in cfg.seeds:
@@ -833,8 +854,9 @@ def run_lambda_selection(cfg: LambdaSelection, data: ImageSpeechData) -> RunResu
         fr = (1 - cfg.test_fraction, cfg.test_fraction)
         img_train = np.sort(np.asarray(stratified_split(data.img_scenes.numpy(), fr, seed=seed)[0]))
         sp_train = np.sort(np.asarray(stratified_split(data.sp_labels.numpy(), fr, seed=seed)[0]))
-        inner = _Inner(cfg)
-        s1 = image_speech_stage1(data, inner, seed, img_idx=img_train, sp_idx=sp_train, device=dev)
+        s1 = image_speech_stage1(
+            data, cfg, seed, img_idx=img_train, sp_idx=sp_train, device=dev, holdout=cfg.validation_fraction
+        )
         assert set(s1.img_test) <= set(img_train) and set(s1.sp_test) <= set(sp_train)  # validation within training
         out.splits[seed] = {"img_train": img_train, "sp_train": sp_train, "img_val": s1.img_test, "sp_val": s1.sp_test}
         labels = {"img": data.img_labels, "aud": data.sp_onehot}
@@ -847,18 +869,7 @@ def run_lambda_selection(cfg: LambdaSelection, data: ImageSpeechData) -> RunResu
                 s1.z_img[s1.pair_img], s1.z_sp[s1.pair_sp], s1.pair_label, 17, config, seed=seed, device=dev
             )
             emb = {"img": net.embed_a(s1.z_img), "aud": net.embed_b(s1.z_sp)}
-            res = {}
-            for t in UCM_SPEECH_TASKS:
-                g = torch.as_tensor(gallery[t.gallery])
-                qpos = {int(i): k for k, i in enumerate(gallery[t.query])}
-                qi = torch.as_tensor([qpos[int(i)] for i in queries[t.query]])
-                res[t.name] = evaluate_tasks(
-                    {t.query: emb[t.query][gallery[t.query]], t.gallery: emb[t.gallery][g]},
-                    {t.query: labels[t.query][gallery[t.query]], t.gallery: labels[t.gallery][g]},
-                    {t.query: qi},
-                    [t],
-                    PROTOCOL,
-                )[t.name]
+            res = evaluate_tasks(emb, labels, queries, UCM_SPEECH_TASKS, PROTOCOL, gallery=gallery)
             for task, r in res.items():
                 out.rows += retrieval_rows(name, task, r, seed, extra={"lambdas": list(lambdas), "split": "validation"})
             scores[name] = float(np.mean([r["mAP@all"] for r in res.values()]))
@@ -866,11 +877,3 @@ def run_lambda_selection(cfg: LambdaSelection, data: ImageSpeechData) -> RunResu
         chosen[seed] = {"candidate": best, "lambdas": list(LAMBDA_CANDIDATES[best]), "scores": scores}
     out.extra["chosen"] = chosen
     return out
-
-
-class _Inner:
-    "The selection's view of its parameters: the validation share takes the place of the test share."
-
-    def __init__(self, cfg: LambdaSelection):
-        self.__dict__.update(vars(cfg))
-        self.test_fraction = cfg.validation_fraction

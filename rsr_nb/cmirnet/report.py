@@ -205,7 +205,7 @@ def ablation_section(runs: dict) -> str:
     run = runs["cmirnet_ablation"]
     df = _rows(run)
     df = df[df.metric.isin(["mAP@all", THESIS_MAP])]
-    df = df.assign(parameter=np.where(df.base == "reference", df.method, df.parameter))   # one row per reference method
+    df = df.assign(parameter=np.where(df.base == "reference", df.method, df.parameter))  # one row per reference method
     lines = [
         "### CMIR-NET sensitivity (image <-> speech, d_v = " + str(run["params"]["d_v"]) + ")",
         "",

@@ -25,7 +25,7 @@ __all__ = ['UCM_CLASSES', 'UCM_LABELS', 'UCM_IMAGE_EXTS', 'UCM_URL', 'UCM_CHECKS
            'CMIRNET_REPO', 'UCM_LABEL_SET_FREQUENCIES', 'read_rgb', 'scan_ucmerced', 'UCMerced', 'read_multilabel_txt',
            'read_multilabel_mat', 'UCMercedMultiLabel', 'label_set_frequencies', 'UCMercedSpeech', 'pair_by_label']
 
-# %% ../../nbs/data/05_data.ucmerced.ipynb #a424fb27
+# %% ../../nbs/data/05_data.ucmerced.ipynb #2fa8dde8
 UCM_CLASSES = (
     "agricultural",
     "airplane",
@@ -93,7 +93,7 @@ def read_rgb(path: str | Path, image_size: int | None = 256) -> torch.Tensor:
         ) from None
     return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255)
 
-# %% ../../nbs/data/05_data.ucmerced.ipynb #9102ebaa
+# %% ../../nbs/data/05_data.ucmerced.ipynb #379e6ffe
 def _missing_ucm_message(root: Path) -> str:
     return (
         f"UC Merced images not found under {root / 'UCMerced_LandUse' / 'Images'}. Either call with download=True "
@@ -716,14 +716,26 @@ class UCMercedSpeech(RSDataset):
         return fig
 
 
-def pair_by_label(image_labels, clip_labels, seed: int = 0) -> np.ndarray:
+def pair_by_label(
+    image_labels,  # N x L multi-hot image labels
+    clip_labels,  # M clip class indices
+    seed: int = 0,
+    per_label: int = 1,  # clips drawn (with replacement) for each (image, label): 1 is the released pairing
+) -> np.ndarray:  # P x 2 (image index, clip index)
     """Pairs (image index, clip index) for unpaired multi-label image <-> single-label clip data: for each image and
-    each of its labels j, one clip of label j drawn at random (CMIR-NET's released pairing)."""
+    each of its labels j, `per_label` clips of label j drawn at random (1: CMIR-NET's released pairing)."""
     y = np.asarray(image_labels)
     c = np.asarray(clip_labels)
     if y.ndim != 2 or c.ndim != 1:
         raise ValueError("image_labels must be N x L multi-hot and clip_labels a 1-D class index array")
+    if not isinstance(per_label, (int, np.integer)) or per_label < 1:
+        raise ValueError(f"per_label must be an integer >= 1, got {per_label!r}")
     rng = np.random.default_rng(seed)
     by_label = [np.flatnonzero(c == j) for j in range(y.shape[1])]
-    pairs = [(i, rng.choice(by_label[j])) for i, j in zip(*np.nonzero(y)) if len(by_label[j])]
+    pairs = [
+        (i, k)
+        for i, j in zip(*np.nonzero(y))
+        if len(by_label[j])
+        for k in (rng.choice(by_label[j]) for _ in range(per_label))
+    ]
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
