@@ -19,7 +19,9 @@ __all__ = ['DATASETS', 'SOURCES', 'dataset_options', 'get_dataset']
 def _registry() -> dict:
     from rsr_nb.data.dsrsid import DSRSID
     from rsr_nb.data.landsat import Landsat8PanMS
+    from rsr_nb.data.patternnet import PatternNet
     from rsr_nb.data.sim.dsrsid import DSRSIDTwin
+    from rsr_nb.data.sim.patternnet import PatternNetTwin
     from rsr_nb.data.sim.speech import SpeechTwin
     from rsr_nb.data.sim.ucmerced import UCMercedMultiLabelTwin, UCMercedTwin
     from rsr_nb.data.ucmerced import UCMerced, UCMercedMultiLabel, UCMercedSpeech
@@ -29,11 +31,12 @@ def _registry() -> dict:
         "ucmerced": (UCMerced, UCMercedTwin),
         "ucmerced-multilabel": (UCMercedMultiLabel, UCMercedMultiLabelTwin),
         "ucmerced-speech": (UCMercedSpeech, SpeechTwin),
+        "patternnet": (PatternNet, PatternNetTwin),
         "landsat8-panms": (Landsat8PanMS, None),
     }
 
 
-DATASETS = ("dsrsid", "ucmerced", "ucmerced-multilabel", "ucmerced-speech", "landsat8-panms")
+DATASETS = ("dsrsid", "ucmerced", "ucmerced-multilabel", "ucmerced-speech", "patternnet", "landsat8-panms")
 SOURCES = ("real", "simulated")
 
 
@@ -72,9 +75,9 @@ def get_dataset(
     """Open dataset `name` from real files (`source="real"`) or as its simulated twin (`source="simulated"`).
 
     Real data also takes `root` (the dataset family's folder; default `RSR_DATA/<family>`) and `download` (fetch
-    the files where the dataset has a direct download, i.e. the UC Merced images). A twin takes neither. Every
-    other keyword is an option of the dataset class; one it does not take is a TypeError listing those it does
-    (`dataset_options(name, source)` returns them). Missing real files are a `DatasetNotFoundError` that says
+    the files where the dataset has a direct download: the UC Merced and PatternNet images). A twin takes neither.
+    Every other keyword is an option of the dataset class; one it does not take is a TypeError listing those it
+    does (`dataset_options(name, source)` returns them). Missing real files are a `DatasetNotFoundError` that says
     where to get them; there is no fallback to the twin. `help()` on a class gives its dataset card.
 
     Names, and the options of each with their defaults:
@@ -88,6 +91,9 @@ def get_dataset(
     - "ucmerced-speech": CMIR-NET's 255 spoken labels as 128-d vectors; items {speech, label}
         real (UCMercedSpeech): transform=None
         simulated (SpeechTwin): clips_per_label=15, seed=0, transform=None
+    - "patternnet": PatternNet scenes, 38 classes; items {image, label}
+        real (PatternNet): image_size=256, transform=None, per_class=800
+        simulated (PatternNetTwin): n_per_class=20, image_size=64, seed=0, cache=True, transform=None
     - "dsrsid": DSRSID GF-1 PAN / MUL pairs, 8 classes; items {pan, mul, label}
         real (DSRSID): normalize=True, transform=None
         simulated (DSRSIDTwin): n_per_class=100, pan_size=64, seed=0, normalize=True, cache=True, transform=None
@@ -96,10 +102,10 @@ def get_dataset(
         simulated: none
 
     What the options mean: `image_size` tile side in pixels (None: each file's own size); `per_class` tiles
-    expected per class; `label_file` "txt" or "mat" label file; `normalize` apply DSRSID's published mean / std;
-    `tile` Landsat tile side in band pixels; `n_per_class` / `clips_per_label` twin size; `pan_size` twin PAN side
-    (a multiple of 4); `seed` twin seed; `cache` keep rendered twin items in memory; `transform` a callable applied
-    to each item dict.
+    expected (UC Merced) or taken (PatternNet) per class; `label_file` "txt" or "mat" label file; `normalize` apply
+    DSRSID's published mean / std; `tile` Landsat tile side in band pixels; `n_per_class` / `clips_per_label` twin
+    size; `pan_size` twin PAN side (a multiple of 4); `seed` twin seed; `cache` keep rendered twin items in memory;
+    `transform` a callable applied to each item dict.
     """
     cls = _dataset_class(name, source)
     valid = dataset_options(name, source)
