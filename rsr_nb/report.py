@@ -20,10 +20,11 @@ import torch
 from .core import write_json_atomic
 
 # %% auto #0
-__all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'README_START', 'README_END', 'metric_label', 'retrieval_rows', 'environment',
-           'write_results', 'read_results', 'summary_table', 'markdown_table', 'readme_results', 'update_readme']
+__all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'README_START', 'README_END', 'METHOD_REPORTS', 'metric_label',
+           'retrieval_rows', 'environment', 'write_results', 'read_results', 'summary_table', 'markdown_table', 'beats',
+           'against_paper', 'readme_results', 'update_readme']
 
-# %% ../nbs/shared/17_report.ipynb #b2d5e83e
+# %% ../nbs/shared/17_report.ipynb #917be66c
 STANDARD_METRICS = ("mAP@all", "P@10")
 
 
@@ -146,7 +147,7 @@ def read_results(*paths) -> pd.DataFrame:
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-# %% ../nbs/shared/17_report.ipynb #c591f208
+# %% ../nbs/shared/17_report.ipynb #e630307e
 def _fmt(mean, std, n):
     return f"{mean:.2f}" if n < 2 or not np.isfinite(std) else f"{mean:.2f} ± {std:.2f}"
 
@@ -226,14 +227,66 @@ def markdown_table(
         lines.append("| " + " | ".join([str(v) for v in row] + [cells.get((row, c), "") for c in col_order]) + " |")
     return "\n".join(lines)
 
-# %% ../nbs/shared/17_report.ipynb #2b65a167
+# %% ../nbs/shared/17_report.ipynb #cb7d2880
+def _mean(df: pd.DataFrame, by: list) -> pd.Series:
+    return df.groupby(by, sort=False)["value"].mean()
+
+
+def beats(
+    df: pd.DataFrame,
+    method: str,
+    rival: str,
+    metric: str = "mAP@all",
+    by: tuple = ("task",),
+    lower_is_better: bool = False,  # e.g. the Hamming loss
+) -> tuple[bool, str]:
+    "Does `method` score better than `rival` on `metric` in every cell of `by`? (verdict, a sentence with the numbers)"
+    sub = df[df.metric == metric]
+    m, r = _mean(sub[sub.method == method], list(by)), _mean(sub[sub.method == rival], list(by))
+    cells = m.index.intersection(r.index)
+    if not len(cells):
+        return False, f"{rival} was not run"
+    sign = -1 if lower_is_better else 1
+    word = "below" if lower_is_better else "above"
+    lost = [c for c in cells if not sign * m[c] > sign * r[c]]
+
+    def name(c):
+        return " ".join(map(str, c if isinstance(c, tuple) else (c,)))
+
+    if not lost:
+        worst = min(cells, key=lambda c: sign * (m[c] - r[c]))
+        return True, (
+            f"{method} is {word} {rival} in all {len(cells)} cells ({metric}; closest: {name(worst)}, "
+            f"{m[worst]:.1f} vs {r[worst]:.1f})"
+        )
+    detail = "; ".join(f"{name(c)} {m[c]:.1f} vs {r[c]:.1f}" for c in lost[:4])
+    return False, f"{method} is not {word} {rival} in {len(lost)} of {len(cells)} cells ({metric}: {detail})"
+
+
+def against_paper(
+    df: pd.DataFrame, metric: str, by: tuple = ("task",), lower_is_better: bool = False, paper_name: str = "the thesis'"
+) -> list[str]:
+    "For each cell with a paper number: ours (mean) better or worse than the paper's, with both numbers."
+    sub = df[(df.metric == metric) & df.paper.notna()]
+    out = []
+    for key, g in sub.groupby(list(by), sort=False):
+        ours, pap = g["value"].mean(), g["paper"].iloc[0]
+        where = " ".join(map(str, key if isinstance(key, tuple) else (key,)))
+        above = "above" if ours > pap else "below"
+        out.append(f"{where}: ours {ours:.1f} {above} {paper_name} {pap:.1f}")
+    return out
+
+# %% ../nbs/shared/17_report.ipynb #9dd6a031
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def _families():
-    from rsr_nb.cmirnet.report import README_SECTIONS
+METHOD_REPORTS = ("rsr_nb.cmirnet.report", "rsr_nb.graphs.report")  # each holds README_SECTIONS
 
-    return README_SECTIONS
+
+def _families():
+    import importlib
+
+    return [section for name in METHOD_REPORTS for section in importlib.import_module(name).README_SECTIONS]
 
 
 def readme_results(results_dir: str | Path = "results") -> str:
