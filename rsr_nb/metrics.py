@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import progress
+from .core import as_features, as_labels, progress
 from .index import check_metric, pairwise_similarity, prepare_features
 
 # %% auto #0
@@ -458,24 +458,48 @@ def evaluate_retrieval(
     return out
 
 # %% ../nbs/foundation/02_metrics.ipynb #d843e394
-def multilabel_scores(y_true, y_pred) -> dict:
-    "Sample-averaged and macro precision / recall / F1, and the Hamming loss, of 0/1 multi-label predictions."
-    from sklearn.metrics import hamming_loss, precision_recall_fscore_support
+def _multi_hot(name: str, y, shape: tuple | None = None) -> np.ndarray:
+    "`y` (NumPy, torch or nested lists) as a checked N x L 0/1 int64 matrix, of `shape` when given."
+    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if arr.ndim != 2 or 0 in arr.shape or (shape is not None and arr.shape != shape):
+        want = "an N x L matrix (one row per image, one column per label)" if shape is None else f"of shape {shape}"
+        raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
+    try:
+        return as_labels(name, arr, multilabel=True)[0].numpy().astype(np.int64)
+    except ValueError:
+        bad = np.unique(arr[~np.isin(arr, (0, 1))])[:3].tolist()
+        hint = "; threshold continuous scores first (e.g. > 0.5) and pass them as `scores`" if name == "y_pred" else ""
+        raise ValueError(f"{name} must hold 0/1 values only, found e.g. {bad}{hint}") from None
 
-    yt, yp = np.asarray(y_true), np.asarray(y_pred)
-    if yt.ndim != 2 or yt.shape != yp.shape:
-        raise ValueError(f"y_true and y_pred must be N x L 0/1 matrices of one shape, got {yt.shape} and {yp.shape}")
-    if not (np.isin(yt, (0, 1)).all() and np.isin(yp, (0, 1)).all()):
-        raise ValueError("y_true and y_pred must hold 0/1 values; threshold the scores first (e.g. sigmoid > 0.5)")
-    yt, yp = yt.astype(int), yp.astype(int)
-    ps, rs, fs, _ = precision_recall_fscore_support(yt, yp, average="samples", zero_division=0)
-    pm, rm, fm, _ = precision_recall_fscore_support(yt, yp, average="macro", zero_division=0)
-    return {
-        "precision_samples": float(ps),
-        "recall_samples": float(rs),
-        "f1_samples": float(fs),
-        "hamming_loss": float(hamming_loss(yt, yp)),
-        "precision_macro": float(pm),
-        "recall_macro": float(rm),
-        "f1_macro": float(fm),
+
+def multilabel_scores(
+    y_true,  # N x L 0/1 true labels (NumPy array, torch tensor or nested lists)
+    y_pred,  # N x L 0/1 predicted labels, the same shape
+    scores=None,  # N x L continuous scores (higher: more likely) for mAP over labels; None: no mAP
+) -> dict:  # precision, recall, F1, hamming_loss, macro_F1; with scores also mAP, n_labels_without_positive
+    "Sample-averaged precision, recall, F1, Hamming loss and macro F1 of 0/1 predictions; mAP over labels of `scores`."
+    yt = _multi_hot("y_true", y_true)
+    yp = _multi_hot("y_pred", y_pred, yt.shape)
+    tp, n_true, n_pred = (yt & yp).sum(1), yt.sum(1), yp.sum(1)
+    out = {
+        "precision": float(np.mean(tp / np.maximum(n_pred, 1))),  # tp = 0 wherever a denominator is 0
+        "recall": float(np.mean(tp / np.maximum(n_true, 1))),
+        "F1": float(np.mean(2 * tp / np.maximum(n_true + n_pred, 1))),
+        "hamming_loss": float(np.mean(yt != yp)),
     }
+    tp_l, n_l = (yt & yp).sum(0), yt.sum(0) + yp.sum(0)
+    out["macro_F1"] = float(np.mean(2 * tp_l / np.maximum(n_l, 1)))
+    if scores is not None:
+        from scipy.stats import rankdata
+
+        as_features("scores", scores, rows=len(yt))  # the checks (2-D, real, finite, one row per image)
+        s = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores, dtype=np.float64)
+        if s.shape != yt.shape:
+            raise ValueError(
+                f"scores must have y_true's shape {yt.shape} (one score per image and label), got {s.shape}"
+            )
+        # dense ranks keep the float64 order and ties exactly through rank_statistics' float32 arithmetic
+        ap = average_precision(rankdata(s, method="dense", axis=0).T, yt.T.astype(bool))
+        out["mAP"] = _nanmean(ap)
+        out["n_labels_without_positive"] = int(np.isnan(ap).sum())
+    return out
