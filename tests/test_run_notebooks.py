@@ -14,12 +14,21 @@ TINY_UCM = dict(d_vs=[32], n_per_class=4, image_size=32, backbone_input=32, epoc
 TINY_ABLATION = dict(d_v=16, n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3,
                      lambda1_grid=[1e-5], lambda34_grid=[0.01], lambda5_grid=[1.0], alpha_grid=[0.0], show_figures=False)
 TINY_SELECTION = dict(d_v=16, n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3)
+TINY_DIAGNOSIS = dict(n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3, d_v=8,
+                      show_figures=False)
+TINY_GRAPHS = dict(n_per_class=5, image_size=48, region_size=12, epochs=2, backbone_input=32, n_jobs=1,
+                   show_figures=False)
+TINY_SGCN = dict(TINY_GRAPHS, siamese_epochs=2, pairs_per_epoch=64, validation_fraction=0.25)
 RUN_NOTEBOOKS = {"run_dsrsid.ipynb": TINY_DSRSID, "run_ucm_speech.ipynb": TINY_UCM,
-                 "run_cmirnet_ablation.ipynb": TINY_ABLATION, "run_cmirnet_lambda_selection.ipynb": TINY_SELECTION}
+                 "run_cmirnet_ablation.ipynb": TINY_ABLATION, "run_cmirnet_lambda_selection.ipynb": TINY_SELECTION,
+                 "run_cmirnet_diagnosis.ipynb": TINY_DIAGNOSIS, "run_ucm_multilabel.ipynb": TINY_GRAPHS,
+                 "run_sgcn_cbir.ipynb": TINY_SGCN}
 
 
 def run(nb, tmp_path, **params):
     out = tmp_path / "out.ipynb"
+    if "region_size" in RUN_NOTEBOOKS.get(nb, {}) and "cache_dir" not in params:  # graph notebooks: a private cache
+        params["cache_dir"] = str(tmp_path / "cache")
     pm.execute_notebook(str(ROOT / "nbs" / nb), str(out), parameters={"out_dir": str(tmp_path / "results"), **params},
                         cwd=str(tmp_path), progress_bar=False)
     return out
@@ -69,6 +78,16 @@ def test_unknown_parameter_stops_every_run_notebook(tmp_path, nb):
     ("run_cmirnet_ablation.ipynb", dict(lambda5_grid=[-1.0]), "each value of lambda5_grid must be a number >= 0"),
     ("run_cmirnet_ablation.ipynb", dict(test_fraction=0.02, n_per_class=60), "leaves no test clip per label"),
     ("run_cmirnet_lambda_selection.ipynb", dict(validation_fraction=0.9), "validation_fraction must be a number"),
+    ("run_cmirnet_diagnosis.ipynb", dict(dataset="sketchy"), "dataset must be one of"),
+    ("run_sgcn_cbir.ipynb", dict(dataset="imagenet"), "dataset must be one of"),
+    ("run_sgcn_cbir.ipynb", dict(region_size=0), "region_size must be a positive integer"),
+    ("run_sgcn_cbir.ipynb", dict(region_size=-5), "region_size must be a positive integer"),
+    ("run_sgcn_cbir.ipynb", dict(margin=0.0), "margin must be > 0"),
+    ("run_sgcn_cbir.ipynb", dict(validation_fraction=0.1), "leaves no test or no validation image"),
+    ("run_ucm_multilabel.ipynb", dict(threshold=1.5), "threshold must be a number strictly between 0 and 1"),
+    ("run_ucm_multilabel.ipynb", dict(threshold=0.0), "threshold must be a number strictly between 0 and 1"),
+    ("run_ucm_multilabel.ipynb", dict(region_size=0), "region_size must be a positive integer"),
+    ("run_ucm_multilabel.ipynb", dict(hidden=[]), "hidden must be a list"),
 ])
 def test_bad_parameters_stop_early_without_results(tmp_path, nb, params, message):
     with pytest.raises(pm.PapermillExecutionError, match=message):
@@ -165,3 +184,81 @@ def test_run_dsrsid_defaults_separate_the_methods_as_readme_says(tmp_path):
         assert held, sentence
     chance = 100 / 8
     assert df[(df.method == "CMIR-NET") & (df.metric == "mAP@all")]["value"].min() > 3 * chance
+
+
+def test_graph_notebooks_without_real_files_say_where_to_put_them(tmp_path):
+    for nb, message in (("run_ucm_multilabel.ipynb", "not found"), ("run_sgcn_cbir.ipynb", "not found")):
+        with pytest.raises(pm.PapermillExecutionError, match=message):
+            run(nb, tmp_path, data="real", data_root=str(tmp_path / "none"), **RUN_NOTEBOOKS[nb])
+        assert not (tmp_path / "results").exists()
+    with pytest.raises(pm.PapermillExecutionError, match="PatternNet"):
+        run("run_sgcn_cbir.ipynb", tmp_path, dataset="patternnet", data="real", data_root=str(tmp_path / "none"),
+            **TINY_SGCN)
+
+
+def test_graph_notebooks_on_the_twins_write_every_row(tmp_path):
+    run("run_ucm_multilabel.ipynb", tmp_path, **TINY_GRAPHS)
+    ml = json.loads((tmp_path / "results" / "ucm_multilabel.json").read_text())
+    assert {r["method"] for r in ml["rows"]} >= {"GCN", "SVC", "ML-kNN", "Gaussian NB", "LogReg (ImageNet features)",
+                                                 "Chance (label frequencies)"}
+    paper = [r for r in ml["rows"] if r["paper"] is not None]
+    assert {r["metric"] for r in paper} == {"F1", "precision", "recall", "hamming_loss"}
+    assert all(r["method"] == "GCN" for r in paper)
+    run("run_sgcn_cbir.ipynb", tmp_path, dataset="patternnet", **TINY_SGCN)
+    sg = json.loads((tmp_path / "results" / "sgcn_patternnet.json").read_text())
+    assert {r["method"] for r in sg["rows"]} == {"SGCN", "GCN", "CNN (ImageNet features)", "Chance (random embedding)"}
+    assert all(r["paper"] is None for r in sg["rows"]), "a paper number beside a simulated result"
+
+
+def test_graph_pipelines_never_train_on_test_images(tmp_path):
+    """SGCN: no test image in the GCN's or the Siamese head's training; multi-label: train / validation / test apart."""
+    from rsr_nb.graphs import pipelines as G
+    cfg = G.SGCNExperiment(**{**TINY_SGCN, "seeds": [0, 1], "cache_dir": str(tmp_path)})
+    out = G.run_sgcn(cfg, G.load_graph_data(cfg, "ucmerced"))
+    for s in out.splits.values():
+        assert not set(s["train"]) & set(s["test"]) and set(s["gcn_validation"]) <= set(s["train"])
+    ml = G.UCMMultiLabelExperiment(**{**TINY_GRAPHS, "cache_dir": str(tmp_path)})
+    out = G.run_ucm_multilabel(ml, G.load_graph_data(ml, "ucmerced", multilabel=True))
+    s = out.splits[0]
+    assert not (set(s["train"]) & set(s["validation"]) or set(s["train"]) & set(s["test"])
+                or set(s["validation"]) & set(s["test"]))
+
+
+def test_graph_notebooks_on_real_uc_merced(tmp_path):
+    """Real UC Merced through both graph notebooks at small settings (graphs of all 2,100 images, a few epochs)."""
+    from rsr_nb.core import data_root
+    if not (data_root() / "ucmerced" / "LandUse_Multilabeled.txt").is_file():
+        pytest.skip("RSR_DATA does not hold ucmerced/ with its multi-label file (CI uses ../shared/data)")
+    cache = str(tmp_path / "cache")
+    small = dict(data="real", epochs=3, backbone_input=64, cache_dir=cache, n_jobs=2, show_figures=False)
+    run("run_ucm_multilabel.ipynb", tmp_path, **small)
+    ml = pd_rows(tmp_path / "results" / "ucm_multilabel.json")
+    f1 = ml[(ml.metric == "F1")].set_index("method")["value"]
+    assert ml.attrs["source"] == "real" and ml.attrs["size"] == 2100
+    assert f1["GCN"] > f1["Chance (label frequencies)"] + 10, f1
+    run("run_sgcn_cbir.ipynb", tmp_path, siamese_epochs=3, pairs_per_epoch=1024, **small)
+    sg = pd_rows(tmp_path / "results" / "sgcn_ucmerced.json")
+    m = sg[(sg.metric == "mAP@all") & (sg.gallery == "all images")].set_index("method")["value"]
+    assert m["SGCN"] > m["Chance (random embedding)"] + 10, m
+    assert sg[(sg.method == "SGCN") & sg.paper.notna()].shape[0] == 2  # mAP and P@10 beside the paper's
+
+
+def pd_rows(path):
+    import pandas as pd
+    obj = json.loads(Path(path).read_text())
+    df = pd.DataFrame(obj["rows"])
+    df.attrs.update(source=obj["dataset"]["source"], size=obj["dataset"].get("size"))
+    return df
+
+
+def test_cmirnet_diagnosis_on_the_twins(tmp_path):
+    run("run_cmirnet_diagnosis.ipynb", tmp_path, **TINY_DIAGNOSIS)
+    res = json.loads((tmp_path / "results" / "cmirnet_diagnosis_ucm_speech.json").read_text())
+    val = [r for r in res["rows"] if r["split"] == "validation"]
+    assert {"stage 1: classifier probabilities (label space)", "CMIR-NET (as documented)",
+            "stage 2: classifier on V (probabilities)", "terms averaged over dimensions"} <= {r["method"] for r in val}
+    assert res["chosen"]["name"] in {r["method"] for r in res["rows"] if r["split"] == "test"}
+    run("run_cmirnet_diagnosis.ipynb", tmp_path, dataset="dsrsid", n_per_class=12, pan_size=32, epochs_stage1=1,
+        epochs=3, d_v=8, show_figures=False)
+    res = json.loads((tmp_path / "results" / "cmirnet_diagnosis_dsrsid.json").read_text())
+    assert {r["task"] for r in res["rows"]} == {"Pan->Mul", "Mul->Pan"}

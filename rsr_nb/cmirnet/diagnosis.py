@@ -214,7 +214,7 @@ class CMIRNetDiagnosis(Experiment):
     dataset: str = "ucm_speech"  # "ucm_speech" (image <-> speech) or "dsrsid" (PAN <-> MUL)
     data: str = "simulated"
     data_root: str = ""
-    n_per_class: int = 50  # images per scene (twin) / pairs per class (DSRSID)
+    n_per_class: int = 20  # images per scene (twin) / pairs per class (DSRSID)
     image_size: int = 64
     backbone_input: int = 96
     pan_size: int = 64

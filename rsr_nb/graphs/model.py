@@ -89,6 +89,8 @@ def graph_batches(graphs: list, targets: torch.Tensor, batch_size: int, seed: in
 @torch.no_grad()
 def gcn_outputs(model: GCN, graphs: list, batch_size: int = 256, device=None) -> dict:
     "Embeddings and logits of every graph (CPU tensors, in order), the model in eval mode."
+    if not graphs:
+        raise ValueError("no graphs to embed: pass at least one graph")
     dev = device or next(model.parameters()).device
     model.eval()
     outs = [model(Batch.from_data_list(graphs[s : s + batch_size]).to(dev)) for s in range(0, len(graphs), batch_size)]

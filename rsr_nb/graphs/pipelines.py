@@ -54,8 +54,8 @@ class GraphExperiment(Experiment):
 
     data: str = "simulated"
     data_root: str = ""
-    n_per_class: int = 12  # twin only: images per class
-    image_size: int = 96  # twin only: tile side
+    n_per_class: int = 10  # twin only: images per class
+    image_size: int = 80  # twin only: tile side
     region_size: int = 20  # superpixel side in pixels
     compactness: float = 20.0  # SLIC compactness (Lab units)
     hidden: list = field(default_factory=lambda: [64, 128])  # graph convolution widths
@@ -330,11 +330,11 @@ class SGCNExperiment(GraphExperiment):
     notebook: ClassVar[str] = "nbs/run_sgcn_cbir.ipynb"
     dataset: str = "ucmerced"  # "ucmerced" or "patternnet"
     test_fraction: float = 0.2
-    validation_fraction: float = 0.1  # of the training images: early stopping of the GCN only
+    validation_fraction: float = 0.15  # of the training images: early stopping of the GCN only
     siamese_dims: list = field(default_factory=lambda: [128, 64])
-    siamese_epochs: int = 50
+    siamese_epochs: int = 30
     margin: float = 1.0  # contrastive margin (the paper's: 1)
-    pairs_per_epoch: int = 4096
+    pairs_per_epoch: int = 2048
 
     def check(self):
         super().check()
@@ -346,6 +346,13 @@ class SGCNExperiment(GraphExperiment):
         if self.margin <= 0:
             raise ValueError(f"margin must be > 0, got {self.margin}")
         check_int("pairs_per_epoch", self.pairs_per_epoch, 2)
+        if self.data == "simulated":
+            n_train = round(self.n_per_class * (1 - self.test_fraction))
+            if round(self.n_per_class * self.test_fraction) < 1 or round(n_train * self.validation_fraction) < 1:
+                raise ValueError(
+                    f"n_per_class={self.n_per_class} with test_fraction={self.test_fraction} and validation_fraction="
+                    f"{self.validation_fraction} leaves no test or no validation image per class; raise n_per_class"
+                )
         if self.data == "real":  # fail now, with the how-to, if the images are missing
             get_dataset(self.dataset, "real", root=self.data_root or None)
 
