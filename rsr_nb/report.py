@@ -22,7 +22,7 @@ from .core import write_json_atomic
 # %% auto #0
 __all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'README_START', 'README_END', 'METHOD_REPORTS', 'metric_label',
            'retrieval_rows', 'environment', 'write_results', 'read_results', 'summary_table', 'markdown_table', 'beats',
-           'against_paper', 'readme_results', 'update_readme']
+           'against_paper', 'run_source', 'run_time', 'run_seeds', 'readme_results', 'update_readme']
 
 # %% ../nbs/shared/17_report.ipynb #917be66c
 STANDARD_METRICS = ("mAP@all", "P@10")
@@ -276,7 +276,23 @@ def against_paper(
         out.append(f"{where}: ours {ours:.1f} {above} {paper_name} {pap:.1f}")
     return out
 
-# %% ../nbs/shared/17_report.ipynb #9dd6a031
+# %% ../nbs/shared/17_report.ipynb #fba7e472
+def run_source(run: dict) -> str:
+    "'**simulated twin**' or 'real data', from a results file's dataset source."
+    return "**simulated twin**" if run["dataset"]["source"] == "simulated" else "real data"
+
+
+def run_time(run: dict) -> str:
+    "The measured wall time of a run, with the machine it ran on."
+    v = run["versions"]
+    dev = v.get("cuda_device") or f"{v.get('cpu_count')} CPU cores, {v.get('torch_threads')} torch threads"
+    return f"{run['wall_time_s'] / 60:.1f} min ({dev}, {v.get('machine', '')})"
+
+
+def run_seeds(run: dict) -> str:
+    return f"{len(run['seeds'])} seed{'s' if len(run['seeds']) > 1 else ''}"
+
+# %% ../nbs/shared/17_report.ipynb #6c39464a
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 

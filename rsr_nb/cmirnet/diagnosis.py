@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .losses import DEFAULT_LAMBDAS, REDUCTIONS, THESIS_LAMBDAS
+from .losses import DEFAULT_LAMBDAS, THESIS_LAMBDAS
 from .model import CMIRNetConfig, train_cmirnet
 from rsr_nb.cmirnet.pipelines import (
     DSRSID_TASKS,
@@ -22,17 +22,15 @@ from rsr_nb.cmirnet.pipelines import (
     UCM_SPEECH_TASKS,
     ImageSpeechData,
     PairData,
-    RunResult,
     check_ucm_speech_data,
     class_probabilities,
     dsrsid_stage1,
     image_speech_stage1,
     standardised,
-    timed,
 )
 from ..core import check_choice, check_int, check_number, get_device, progress, seed_everything
 from ..data import stratified_split
-from ..experiment import Experiment, assert_disjoint, evaluate_tasks
+from ..experiment import Experiment, RunResult, assert_disjoint, evaluate_tasks, timed
 from ..report import retrieval_rows
 
 # %% auto #0

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .paper import PAPER_PROTOCOL, THESIS_MAP
 from ..report import against_paper, beats, markdown_table
+from ..report import run_seeds as _seeds, run_source as _source, run_time as _run_time
 
 # %% auto #0
 __all__ = ['PUBLISHED_BASELINES', 'SIMPLE_BASELINES', 'LABEL_SPACE', 'DOCUMENTED', 'README_SECTIONS', 'in_short', 'chance_line',
@@ -56,27 +57,12 @@ def chance_line(df: pd.DataFrame, metric: str = "mAP@all") -> str:
         f"{t} {v:.1f} %" for t, v in per_task.items()
     )
 
-# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #763e0026
+# %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #9b0fe897
 def _rows(run: dict) -> pd.DataFrame:
     df = pd.DataFrame(run["rows"])
     if "d_v" not in df and "d_v" in run["params"]:
         df["d_v"] = run["params"]["d_v"]
     return df
-
-
-def _source(run: dict) -> str:
-    return "**simulated twin**" if run["dataset"]["source"] == "simulated" else "real data"
-
-
-def _run_time(run: dict) -> str:
-    "The measured wall time of a run, with the machine it ran on."
-    v = run["versions"]
-    dev = v.get("cuda_device") or f"{v.get('cpu_count')} CPU cores, {v.get('torch_threads')} torch threads"
-    return f"{run['wall_time_s'] / 60:.1f} min ({dev}, {v.get('machine', '')})"
-
-
-def _seeds(run: dict) -> str:
-    return f"{len(run['seeds'])} seed{'s' if len(run['seeds']) > 1 else ''}"
 
 
 def dsrsid_section(runs: dict) -> str:

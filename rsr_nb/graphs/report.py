@@ -12,6 +12,7 @@ import torch
 
 from .multilabel import PAPER_BASELINES
 from ..report import against_paper, beats, markdown_table
+from ..report import run_seeds as _seeds, run_source as _source, run_time as _run_time
 
 # %% auto #0
 __all__ = ['MULTILABEL_RIVALS', 'SGCN_RIVALS', 'README_SECTIONS', 'multilabel_claims', 'sgcn_claims', 'plot_multilabel_examples',
@@ -109,21 +110,7 @@ def plot_pr_curves(embeddings: dict, labels, test, title: str = "", n_levels: in
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/graphs/19d_graphs.report.ipynb #b6d820d2
-def _source(run: dict) -> str:
-    return "**simulated twin**" if run["dataset"]["source"] == "simulated" else "real data"
-
-
-def _run_time(run: dict) -> str:
-    v = run["versions"]
-    dev = v.get("cuda_device") or f"{v.get('cpu_count')} CPU cores, {v.get('torch_threads')} torch threads"
-    return f"{run['wall_time_s'] / 60:.1f} min ({dev})"
-
-
-def _seeds(run: dict) -> str:
-    return f"{len(run['seeds'])} seed{'s' if len(run['seeds']) > 1 else ''}"
-
-
+# %% ../../nbs/graphs/19d_graphs.report.ipynb #ce01b5ce
 def multilabel_section(runs: dict) -> str:
     if "ucm_multilabel" not in runs:
         return ""
