@@ -15,15 +15,18 @@ from .download import DatasetCorruptError, DatasetNotFoundError
 # %% auto #0
 __all__ = ['DATASETS', 'SOURCES', 'dataset_options', 'get_dataset']
 
-# %% ../../nbs/data/11_data.ipynb #2d698251
+# %% ../../nbs/data/11_data.ipynb #4216ad56
 def _registry() -> dict:
     from rsr_nb.data.dsrsid import DSRSID
+    from rsr_nb.data.earth_on_canvas import EarthOnCanvas
     from rsr_nb.data.landsat import Landsat8PanMS
     from rsr_nb.data.patternnet import PatternNet
     from rsr_nb.data.sim.dsrsid import DSRSIDTwin
     from rsr_nb.data.sim.patternnet import PatternNetTwin
+    from rsr_nb.data.sim.sketch import SketchyTwin, TUBerlinTwin
     from rsr_nb.data.sim.speech import SpeechTwin
     from rsr_nb.data.sim.ucmerced import UCMercedMultiLabelTwin, UCMercedTwin
+    from rsr_nb.data.sketch import Sketchy, TUBerlin
     from rsr_nb.data.ucmerced import UCMerced, UCMercedMultiLabel, UCMercedSpeech
 
     return {
@@ -33,10 +36,23 @@ def _registry() -> dict:
         "ucmerced-speech": (UCMercedSpeech, SpeechTwin),
         "patternnet": (PatternNet, PatternNetTwin),
         "landsat8-panms": (Landsat8PanMS, None),
+        "sketchy": (Sketchy, SketchyTwin),
+        "tuberlin": (TUBerlin, TUBerlinTwin),
+        "earth-on-canvas": (EarthOnCanvas, None),
     }
 
 
-DATASETS = ("dsrsid", "ucmerced", "ucmerced-multilabel", "ucmerced-speech", "patternnet", "landsat8-panms")
+DATASETS = (
+    "dsrsid",
+    "ucmerced",
+    "ucmerced-multilabel",
+    "ucmerced-speech",
+    "patternnet",
+    "landsat8-panms",
+    "sketchy",
+    "tuberlin",
+    "earth-on-canvas",
+)
 SOURCES = ("real", "simulated")
 
 
@@ -100,12 +116,23 @@ def get_dataset(
     - "landsat8-panms": a real Landsat-8 PAN / MS pair in tiles; items {pan, ms}
         real (Landsat8PanMS): tile=64, transform=None
         simulated: none
+    - "sketchy": Sketchy sketches or photos, 125 classes (zero-shot sketch retrieval); items {image, label}
+        real (Sketchy): modality='sketch', photos='original', image_size=224, classes=None, transform=None
+        simulated (SketchyTwin): modality='sketch', n_per_class=None, image_size=64, seed=0, classes=None, cache=True, transform=None, semantic_share=0.6, kv=None
+    - "tuberlin": TU-Berlin sketches or photos (TU-Berlin-Ext), 250 classes; items {image, label}
+        real (TUBerlin): modality='sketch', image_size=224, classes=None, transform=None
+        simulated (TUBerlinTwin): modality='sketch', n_per_class=None, image_size=64, seed=0, classes=None, cache=True, transform=None, semantic_share=0.6, kv=None
+    - "earth-on-canvas": Earth on Canvas free-hand aerial sketches, 5 UC Merced classes; items {image, label}
+        real (EarthOnCanvas): image_size=256, transform=None, per_class=25
+        simulated: none
 
     What the options mean: `image_size` tile side in pixels (None: each file's own size); `per_class` tiles
     expected (UC Merced) or taken (PatternNet) per class; `label_file` "txt" or "mat" label file; `normalize` apply
     DSRSID's published mean / std; `tile` Landsat tile side in band pixels; `n_per_class` / `clips_per_label` twin
     size; `pan_size` twin PAN side (a multiple of 4); `seed` twin seed; `cache` keep rendered twin items in memory;
-    `transform` a callable applied to each item dict.
+    `transform` a callable applied to each item dict; `modality` "sketch" or "photo"; `photos` Sketchy's
+    "original" (12,500) or "extended" (Sketchy-Ext) photos; `classes` a subset of class names to read or draw;
+    `semantic_share` how much of a twin class's look its word vector decides; `kv` the twin's word vectors.
     """
     cls = _dataset_class(name, source)
     valid = dataset_options(name, source)
