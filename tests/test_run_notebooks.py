@@ -19,7 +19,11 @@ TINY_DIAGNOSIS = dict(n_per_class=4, image_size=32, backbone_input=32, epochs_st
 TINY_GRAPHS = dict(n_per_class=5, image_size=48, region_size=12, epochs=2, backbone_input=32, n_jobs=1,
                    show_figures=False)
 TINY_SGCN = dict(TINY_GRAPHS, siamese_epochs=2, pairs_per_epoch=64, validation_fraction=0.25)
-RUN_NOTEBOOKS = {"run_dsrsid.ipynb": TINY_DSRSID, "run_ucm_speech.ipynb": TINY_UCM,
+TINY_ZSCMR = dict(n_sketches=2, n_photos=2, image_size=32, backbone_input=32, stage1_hidden=32, stage1_epochs=2,
+                  hidden=32, d=8, epochs=2, ablation=False, show_figures=False)
+TINY_AERIAL = dict(n_sketches=6, n_photos=6, image_size=32, backbone_input=32, stage1_hidden=32, stage1_epochs=2,
+                   hidden=32, d=8, epochs=2, splits=2, show_figures=False)
+RUN_NOTEBOOKS = {"run_zscmr.ipynb": TINY_ZSCMR, "run_zscmr_aerial.ipynb": TINY_AERIAL, "run_dsrsid.ipynb": TINY_DSRSID, "run_ucm_speech.ipynb": TINY_UCM,
                  "run_cmirnet_ablation.ipynb": TINY_ABLATION, "run_cmirnet_lambda_selection.ipynb": TINY_SELECTION,
                  "run_cmirnet_diagnosis.ipynb": TINY_DIAGNOSIS, "run_ucm_multilabel.ipynb": TINY_GRAPHS,
                  "run_sgcn_cbir.ipynb": TINY_SGCN}
@@ -88,6 +92,13 @@ def test_unknown_parameter_stops_every_run_notebook(tmp_path, nb):
     ("run_ucm_multilabel.ipynb", dict(threshold=0.0), "threshold must be a number strictly between 0 and 1"),
     ("run_ucm_multilabel.ipynb", dict(region_size=0), "region_size must be a positive integer"),
     ("run_ucm_multilabel.ipynb", dict(hidden=[]), "hidden must be a list"),
+    ("run_zscmr.ipynb", dict(split="random"), "unknown zero-shot split"),
+    ("run_zscmr.ipynb", dict(dataset="tuberlin", split="eccv18"), "exists for Sketchy only"),
+    ("run_zscmr.ipynb", dict(graph="all"), "graph must be one of"),
+    ("run_zscmr.ipynb", dict(word_vectors="/nonexistent/vectors.bin"), "is not a file"),
+    ("run_zscmr.ipynb", dict(w_cmd=0.0, w_triplet=0.0, w_rcs=0.0, w_class=0.0), "nothing would be trained"),
+    ("run_zscmr_aerial.ipynb", dict(word_vectors=["released"]), "come with the real data"),
+    ("run_zscmr_aerial.ipynb", dict(splits=11), "there are 10 leave-2-out splits"),
 ])
 def test_bad_parameters_stop_early_without_results(tmp_path, nb, params, message):
     with pytest.raises(pm.PapermillExecutionError, match=message):
@@ -262,3 +273,73 @@ def test_cmirnet_diagnosis_on_the_twins(tmp_path):
         epochs=3, d_v=8, show_figures=False)
     res = json.loads((tmp_path / "results" / "cmirnet_diagnosis_dsrsid.json").read_text())
     assert {r["task"] for r in res["rows"]} == {"Pan->Mul", "Mul->Pan"}
+
+
+def test_zscmr_on_the_twin_writes_every_table_row(tmp_path):
+    run("run_zscmr.ipynb", tmp_path, **{**TINY_ZSCMR, "ablation": True})
+    res = json.loads((tmp_path / "results" / "zscmr_sketchy.json").read_text())
+    assert res["dataset"]["source"] == "simulated" and len(res["dataset"]["unseen"]) == 25
+    methods = {r["method"] for r in res["rows"]}
+    assert {"ZSCMR (with graph)", "ZSCMR (without graph)", "SAE", "Triplet network (no semantics)",
+            "ImageNet features (no training)", "Chance (random embedding)",
+            "ZSCMR without graph, without L_rcs", "ZSCMR without graph, fixed semantic space"} <= methods
+    assert {r["task"] for r in res["rows"]} == {"Sketch->Image", "Image->Sketch", "Sketch->Sketch", "Image->Image"}
+
+
+def test_zscmr_word_vectors_missing_every_word_of_a_class_stop_without_results(tmp_path):
+    vec = tmp_path / "tiny.txt"  # a word2vec text file that knows two words
+    vec.write_text("2 3\ncat 0.1 0.2 0.3\ndog 0.3 0.2 0.1\n")
+    with pytest.raises(pm.PapermillExecutionError, match="no word of these classes is in the word vectors"):
+        run("run_zscmr.ipynb", tmp_path, word_vectors=str(vec), **TINY_ZSCMR)
+    assert not (tmp_path / "results").exists()
+
+
+def test_zscmr_real_without_files_says_where_to_put_them(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="not found"):
+        run("run_zscmr.ipynb", tmp_path, data="real", data_root=str(tmp_path / "nothing"), **TINY_ZSCMR)
+    assert not (tmp_path / "results").exists()
+
+
+def test_zero_shot_pipeline_never_trains_on_unseen_classes(monkeypatch):
+    """Every training step (stage 1, every stage-2 model, SAE) sees seen-class items only."""
+    import numpy as np
+    import rsr_nb.zscmr.pipelines as P
+
+    data = P.synthetic_zero_shot_data(n_classes=6, per_class=10)
+    seen, unseen = data.classes[:4], data.classes[4:]
+    unseen_idx = [data.classes.index(c) for c in unseen]
+    trained = []
+    real_stage1, real_train = P.stage1_features, P.train_zscmr
+
+    def spy_stage1(features, labels, train, *a, **k):
+        trained.append(("stage 1", labels[np.asarray(train)].tolist()))
+        return real_stage1(features, labels, train, *a, **k)
+
+    def spy_train(model, xa, ya, xb, yb, *a, **k):
+        trained.append(("stage 2", ya.tolist() + yb.tolist(), model.n_seen))
+        return real_train(model, xa, ya, xb, yb, *a, **k)
+
+    monkeypatch.setattr(P, "stage1_features", spy_stage1)
+    monkeypatch.setattr(P, "train_zscmr", spy_train)
+    params = P.StageParams(d=8, hidden=16, stage1_hidden=16, stage1_epochs=1, epochs=1, graph_k=2)
+    P.zero_shot_embeddings(data, seen, unseen, P.zscmr_variants("seen+unseen", ablation=True, sem_dim=10), params,
+                           device="cpu", show_progress=False)
+    assert [t[0] for t in trained].count("stage 1") == 2 and len(trained) > 5
+    for t in trained:
+        if t[0] == "stage 1":
+            assert not set(t[1]) & set(unseen_idx), t
+        else:  # stage-2 labels are rows of Z: the seen classes come first, 0 .. n_seen-1
+            assert max(t[1]) < t[2] == len(seen), t
+
+
+def test_zscmr_aerial_on_real_sketches(tmp_path):
+    """Real Earth on Canvas sketches -> real UC Merced images, 2 of the 10 splits, 1 seed, small settings."""
+    from rsr_nb.core import data_root
+    if not (data_root() / "earth_on_canvas" / "wv_embeddings.mat").is_file():
+        pytest.skip("RSR_DATA does not hold earth_on_canvas/ and ucmerced/ (CI uses ../shared/data)")
+    run("run_zscmr_aerial.ipynb", tmp_path, data="real", word_vectors=["released", "glove"], splits=2,
+        backbone_input=96, stage1_epochs=10, epochs=15, show_figures=False)
+    df = pd_rows(tmp_path / "results" / "zscmr_aerial.json")
+    assert df.attrs["source"] == "real" and set(df.word_vectors) == {"released", "glove"}
+    m = df[(df.metric == "mAP@all") & (df.task == "Sketch->Image")].groupby("method")["value"].mean()
+    assert m["ZSCMR (with graph)"] > m["Chance (random embedding)"] + 5, m

@@ -352,7 +352,8 @@ def zero_shot_rows(
                 task,
                 res,
                 seed,
-                paper=(paper(method, task) if paper else None),
+                # the paper's numbers for the metrics this gallery allows (P@100 needs 100 items)
+                paper={k: v for k, v in (paper(method, task) if paper else {}).items() if k in res},
                 paper_protocol=paper_protocol,
                 extra=extra,
                 metrics=keep,
