@@ -296,7 +296,8 @@ def run_seeds(run: dict) -> str:
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-METHOD_REPORTS = ("rsr_nb.cmirnet.report", "rsr_nb.graphs.report", "rsr_nb.zscmr.report", "rsr_nb.zscmr.aerial")  # each holds README_SECTIONS
+# each holds README_SECTIONS
+METHOD_REPORTS = ("rsr_nb.cmirnet.report", "rsr_nb.graphs.report", "rsr_nb.zscmr.report", "rsr_nb.zscmr.aerial")
 
 
 def _families():

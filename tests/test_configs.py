@@ -13,8 +13,10 @@ def _experiment_for(notebook: str):
     from rsr_nb.cmirnet.diagnosis import CMIRNetDiagnosis
     from rsr_nb.cmirnet.pipelines import AblationExperiment, DSRSIDExperiment, LambdaSelection, UCMSpeechExperiment
     from rsr_nb.graphs.pipelines import SGCNExperiment, UCMMultiLabelExperiment
+    from rsr_nb.zscmr.aerial import AerialExperiment
+    from rsr_nb.zscmr.pipelines import ZSCMRExperiment
     classes = [CMIRNetDiagnosis, AblationExperiment, DSRSIDExperiment, LambdaSelection, UCMSpeechExperiment,
-               SGCNExperiment, UCMMultiLabelExperiment]
+               SGCNExperiment, UCMMultiLabelExperiment, ZSCMRExperiment, AerialExperiment]
     return next(c for c in classes if c.notebook == notebook)
 
 

@@ -274,7 +274,8 @@ def aerial_verdict(
     task: str = "Sketch->Image",
     metric: str = "mAP@all",
 ) -> list[str]:
-    "Per word-vector set: does `method` beat `rival`, by how much (mean ± sd over split x seed runs), in how many splits."
+    """Per word-vector set: does `method` beat `rival`, by how much (mean ± sd over split x seed runs), and in how
+    many splits?"""
     lines = []
     d = df[(df.task == task) & (df.metric == metric)]
     for wv, g in d.groupby("word_vectors", sort=False):
