@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 # %% auto #0
-__all__ = ['SAE']
+__all__ = ['SAE', 'ITQ']
 
 # %% ../../nbs/zscmr/23a_zscmr.baselines.ipynb #7ed1fbea
 class SAE(TransformerMixin, BaseEstimator):
@@ -62,3 +62,51 @@ class SAE(TransformerMixin, BaseEstimator):
         if a.ndim != 2 or not np.isfinite(a).all():
             raise ValueError(f"{name} must be a finite 2-D array (items x dimensions), got shape {a.shape}")
         return a
+
+# %% ../../nbs/zscmr/23a_zscmr.baselines.ipynb #c03f6660
+class ITQ(TransformerMixin, BaseEstimator):
+    "Iterative quantisation: PCA then a learned rotation; `transform` gives 0/1 codes (N x n_bits, uint8)."
+
+    def __init__(
+        self,
+        n_bits: int = 64,  # code length
+        n_iter: int = 50,  # rotation updates
+        random_state: int = 0,  # seed of the initial random rotation
+    ):
+        self.n_bits = n_bits
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X,  # N x d embeddings (training items)
+        y=None,
+    ):
+        X = SAE._array(X, "X")
+        if not isinstance(self.n_bits, (int, np.integer)) or not 1 <= self.n_bits <= min(X.shape):
+            raise ValueError(
+                f"ITQ n_bits must be an integer from 1 to min(items, dimensions) = {min(X.shape)}, got {self.n_bits!r}"
+            )
+        self.mean_ = X.mean(0)
+        _, _, vt = np.linalg.svd(X - self.mean_, full_matrices=False)
+        self.components_ = vt[: self.n_bits].T  # d x k
+        v = (X - self.mean_) @ self.components_
+        rng = np.random.default_rng(self.random_state)
+        r = np.linalg.qr(rng.normal(size=(self.n_bits, self.n_bits)))[0]
+        self.loss_ = []
+        for _ in range(int(self.n_iter)):
+            b = np.where(v @ r >= 0, 1.0, -1.0)
+            self.loss_.append(float(((b - v @ r) ** 2).sum()))
+            u, _, wt = np.linalg.svd(v.T @ b)
+            r = u @ wt
+        self.rotation_ = r
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        if not hasattr(self, "rotation_"):
+            raise NotFittedError("this ITQ is not fitted yet: call fit(X) on training embeddings first")
+        X = SAE._array(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} dimensions; this ITQ was fitted on {self.n_features_in_}")
+        return (((X - self.mean_) @ self.components_ @ self.rotation_) >= 0).astype(np.uint8)

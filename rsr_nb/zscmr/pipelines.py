@@ -20,7 +20,7 @@ from ..metrics import RetrievalProtocol
 from ..report import retrieval_rows
 from ..semantics import ClassVectors, class_graph, normalized_adjacency
 from ..training import fit, tensor_batches
-from .baselines import SAE
+from .baselines import ITQ, SAE
 from .model import ZSCMR, LossWeights, train_zscmr
 
 # %% auto #0
@@ -165,6 +165,7 @@ class StageParams:
     margin: float = 1.0
     graph_k: int = 5
     sae_lambda: float = 0.2
+    itq_bits: int = 64  # binary codes of the main model by ITQ (0: none)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -263,6 +264,18 @@ def zero_shot_embeddings(
                 desc=name,
             )
         out.curves += [{**r, "stage": name, "seed": seed} for r in hist]
+        if params.itq_bits and not embs:  # the main model, also as binary codes (fitted on seen items only)
+            bits = min(params.itq_bits, model.d)
+            itq = ITQ(n_bits=bits, random_state=seed).fit(
+                torch.cat([model.embed(xa, "image"), model.embed(xb, "sketch")])
+            )
+            embs[f"{name}, binary (ITQ)"] = (
+                {
+                    "image": torch.as_tensor(itq.transform(model.embed(s1["image"][te_a], "image"))),
+                    "sketch": torch.as_tensor(itq.transform(model.embed(s1["sketch"][te_b], "sketch"))),
+                },
+                "hamming",
+            )
         embs[name] = (
             {"image": model.embed(s1["image"][te_a], "image"), "sketch": model.embed(s1["sketch"][te_b], "sketch")},
             "euclidean",
@@ -410,6 +423,7 @@ class ZeroShotExperiment(Experiment):
     w_rcs: float = 1.0  # weight of L_rcs
     w_class: float = 1.0  # weight of L_class
     sae_lambda: float = 0.2
+    itq_bits: int = 64  # also the main model as binary codes of this length (ITQ); 0: none
     ablation: bool = True  # also train the ablation rows
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
@@ -423,6 +437,7 @@ class ZeroShotExperiment(Experiment):
         for k in ("graph_k", "d", "hidden", "stage1_hidden", "stage1_epochs", "epochs"):
             check_int(k, getattr(self, k), 1)
         check_int("backbone_input", self.backbone_input, 0)
+        check_int("itq_bits", self.itq_bits, 0)
         check_number("lr", self.lr, 1e-6, 1.0)
         check_number("margin", self.margin, 1e-6)
         check_number("sae_lambda", self.sae_lambda, 1e-6)
@@ -452,6 +467,7 @@ class ZeroShotExperiment(Experiment):
             margin=self.margin,
             graph_k=self.graph_k,
             sae_lambda=self.sae_lambda,
+            itq_bits=self.itq_bits,
         )
 
     def input_size(self) -> int:

@@ -16,11 +16,14 @@ from .paper import PAPER_COMPARISON, ZSCMR_PAPER_METRIC
 __all__ = ['MAIN_METHODS', 'ABLATION_METHODS', 'TABLE_METRICS', 'README_SECTIONS', 'comparison_table', 'paper_only_rows',
            'directions_table', 'ablation_table', 'zscmr_claims', 'zscmr_section']
 
-# %% ../../nbs/zscmr/23d_zscmr.report.ipynb #d77a401e
+# %% ../../nbs/zscmr/23d_zscmr.report.ipynb #b66f68c5
 MAIN_METHODS = (
     "ZSCMR (with graph)",
     "ZSCMR (seen+unseen graph, transductive)",
     "ZSCMR (without graph)",
+    "ZSCMR (with graph), binary (ITQ)",
+    "ZSCMR (seen+unseen graph, transductive), binary (ITQ)",
+    "ZSCMR (without graph), binary (ITQ)",
     "Triplet network (no semantics)",
     "SAE",
     "ImageNet features (no training)",
