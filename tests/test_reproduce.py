@@ -1,0 +1,73 @@
+"""rsr-reproduce on stand-in notebooks: resume, failure listing with the cell, no partial files when interrupted,
+the command line."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rsr_nb import reproduce as R
+
+
+def stand_in(path, source):
+    cells = [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "out_dir = 'results'\nx = 1",
+         "outputs": [], "execution_count": None},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": source},
+    ]
+    path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {
+        "name": "python3", "language": "python", "display_name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+WRITE = "from rsr_nb.core import write_json_atomic\nwrite_json_atomic(f'{out_dir}/tiny.json', {'x': x})"
+
+
+def test_resume_force_and_failures(tmp_path):
+    stand_in(tmp_path / "ok.ipynb", WRITE)
+    stand_in(tmp_path / "bad.ipynb", "raise RuntimeError('broken on purpose')")
+    jobs = [R.Job("ok", str(tmp_path / "ok.ipynb"), {"x": 3}), R.Job("bad", str(tmp_path / "bad.ipynb"))]
+    out = tmp_path / "reports" / "quick"
+    first = R.run_jobs(jobs, out, echo=lambda s: None)
+    assert [o.status for o in first] == ["done", "failed"]
+    assert "cell 1" in first[1].detail and "broken on purpose" in first[1].detail
+    assert (out / "ok.ipynb").is_file() and (out / "bad.failed.ipynb").is_file() and not (out / "bad.ipynb").exists()
+    mtime = (out / "ok.ipynb").stat().st_mtime
+    assert [o.status for o in R.run_jobs(jobs, out, echo=lambda s: None)] == ["skipped", "failed"]
+    assert (out / "ok.ipynb").stat().st_mtime == mtime  # not rerun
+    jobs[0].params["x"] = 4  # other parameters: runs again
+    assert R.run_jobs(jobs[:1], out, echo=lambda s: None)[0].status == "done"
+    assert json.loads((out / "results" / "tiny.json").read_text()) == {"x": 4}
+    assert R.run_jobs(jobs[:1], out, force=True, echo=lambda s: None)[0].status == "done"
+    md, html = R.write_report(out, first, "quick")
+    assert "## Failures" in md.read_text() and "broken on purpose" in md.read_text()
+    assert html.read_text().startswith("<!doctype html>")
+    assert not [p for p in out.iterdir() if p.name.startswith(".") or ".tmp" in p.name]
+
+
+def test_interrupted_job_leaves_nothing_half_written(tmp_path, monkeypatch):
+    stand_in(tmp_path / "slow.ipynb", "import time\ntime.sleep(30)")
+    out = tmp_path / "out"
+
+    class Interrupting(subprocess.Popen):
+        def communicate(self, *a, **k):
+            import time
+            time.sleep(3)  # the child has started writing its notebook
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(R.subprocess, "Popen", Interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        R.run_job(R.Job("slow", str(tmp_path / "slow.ipynb")), out)
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == []
+
+
+def test_missing_data_is_listed_not_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("RSR_DATA", str(tmp_path / "empty"))
+    o = R.run_job(R.Job("needs", "nbs/run_dsrsid.ipynb", {"data": "real"}, ("dsrsid/DSRSID.mat",)), tmp_path / "o")
+    assert o.status == "not run" and "dsrsid/DSRSID.mat" in o.detail
+
+
+def test_command_line_errors():
+    for args, message in ((["--preset", "fast"], "invalid choice"), (["--only", "nope"], "not a job of preset"),
+                          (["--jobs", "0"], "--jobs must be at least 1")):
+        r = subprocess.run([sys.executable, "-m", "rsr_nb.reproduce", *args], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
