@@ -264,7 +264,11 @@ def zero_shot_embeddings(
                 desc=name,
             )
         out.curves += [{**r, "stage": name, "seed": seed} for r in hist]
-        if params.itq_bits and not embs:  # the main model, also as binary codes (fitted on seen items only)
+        embs[name] = (
+            {"image": model.embed(s1["image"][te_a], "image"), "sketch": model.embed(s1["sketch"][te_b], "sketch")},
+            "euclidean",
+        )
+        if params.itq_bits and len(embs) == 1:  # the main model, also as binary codes (fitted on seen items only)
             bits = min(params.itq_bits, model.d)
             itq = ITQ(n_bits=bits, random_state=seed).fit(
                 torch.cat([model.embed(xa, "image"), model.embed(xb, "sketch")])
@@ -276,10 +280,6 @@ def zero_shot_embeddings(
                 },
                 "hamming",
             )
-        embs[name] = (
-            {"image": model.embed(s1["image"][te_a], "image"), "sketch": model.embed(s1["sketch"][te_b], "sketch")},
-            "euclidean",
-        )
     with timed(out, "baselines"):
         s = _unit(data.vectors.vectors)
         sae = {
