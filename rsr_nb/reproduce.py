@@ -300,7 +300,7 @@ def write_report(out: Path, outcomes: list, preset: str) -> tuple[Path, Path]:
     results = out / "results"
     lines += ["", "## Results", ""]
     try:
-        lines.append(readme_results(results).replace("### ", "### "))
+        lines.append(readme_results(results))
     except FileNotFoundError:
         lines.append("No results files yet.")
     figs = [(p.stem, _paper_figure(p, fig_dir)) for p in sorted(results.glob("*.json"))] if results.is_dir() else []

@@ -528,13 +528,12 @@ def get_sketch_datasets(cfg: ZSCMRExperiment) -> tuple:
 
 
 def word_vectors_for(classes, path: str = "", words=None) -> ClassVectors:
-    "Class vectors from `path` (or the offline GloVe), every out-of-vocabulary word reported, rows checked."
-    from rsr_nb.semantics import check_alignment, class_vectors, load_word_vectors
+    """Class vectors from `path` (or the offline GloVe), every out-of-vocabulary word reported. Each row is looked up
+    by its class's own name, so rows cannot be misaligned as the released ones were (vectors that come as a bare
+    matrix, such as Earth on Canvas's, are checked where they are read)."""
+    from rsr_nb.semantics import class_vectors, load_word_vectors
 
-    kv = load_word_vectors(path or None)
-    cv = class_vectors(classes, kv, words=words)
-    check_alignment(cv, kv, errors="raise")  # each row must be its own class's (the released rows were not)
-    return cv
+    return class_vectors(classes, kv=load_word_vectors(path or None), words=words)
 
 
 def load_sketch_data(cfg: ZSCMRExperiment, show_progress: bool = True) -> ZeroShotData:
