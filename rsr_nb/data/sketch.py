@@ -15,9 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .base import RSDataset, family_root
+from .base import ImageFolderDataset, family_root
 from .download import DatasetCorruptError, DatasetNotFoundError
-from .ucmerced import read_rgb
 
 # %% auto #0
 __all__ = ['SKETCHY_CLASSES', 'TUBERLIN_CLASSES', 'SKETCH_DATASETS', 'CLASS_NAME_VARIANTS', 'CLASS_WORD_OVERRIDES',
@@ -613,8 +612,8 @@ def scan_class_folders(
         items += [(p, all_classes.index(c)) for p in files]
     return items
 
-# %% ../../nbs/data/20_data.sketch.ipynb #6ade8a3a
-class _SketchSet(RSDataset):
+# %% ../../nbs/data/20_data.sketch.ipynb #9c0d1488
+class _SketchSet(ImageFolderDataset):
     "What `Sketchy` and `TUBerlin` share: a part (modality / photo set) read from its class folders."
 
     parts: dict = {}  # (modality, photos) -> (candidate folders, suffixes, what to get, url)
@@ -647,7 +646,6 @@ class _SketchSet(RSDataset):
         self.files = scan_class_folders(
             self.folder, self.family, exts, None if chosen is None else self.selected_classes
         )
-        self._labels = torch.tensor([c for _, c in self.files], dtype=torch.long)
 
     def _missing_message(self, key, download) -> str:
         candidates, _, what, url = self.parts[key]
@@ -660,22 +658,6 @@ class _SketchSet(RSDataset):
             f"them so that {self.root / self.example[key]} exists, one folder per class; set RSR_DATA to the folder "
             f"that holds '{self.family}/'."
         )
-
-    def __len__(self):
-        return len(self.files)
-
-    @property
-    def labels(self) -> torch.Tensor:
-        return self._labels
-
-    @property
-    def names(self) -> list[str]:
-        "File names without suffix, in item order."
-        return [p.stem for p, _ in self.files]
-
-    def _item(self, i):
-        path, c = self.files[i]
-        return {"image": read_rgb(path, self.image_size), "label": c}
 
     def describe(self) -> dict:
         d = super().describe()

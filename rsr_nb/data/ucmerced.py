@@ -15,14 +15,14 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .base import RSDataset, family_root
+from .base import ImageFolderDataset, RSDataset, family_root, read_rgb
 from .download import DatasetCorruptError, DatasetNotFoundError, download_url, extract_archive
 
 # %% auto #0
 __all__ = ['UCM_CLASSES', 'UCM_LABELS', 'UCM_IMAGE_EXTS', 'UCM_URL', 'UCM_CHECKSUM', 'UCM_PER_CLASS', 'UCM_HOMEPAGE',
-           'CMIRNET_REPO', 'UCM_LABEL_SET_FREQUENCIES', 'read_rgb', 'scan_ucmerced', 'UCMerced', 'read_multilabel_txt',
+           'CMIRNET_REPO', 'UCM_LABEL_SET_FREQUENCIES', 'scan_ucmerced', 'UCMerced', 'read_multilabel_txt',
            'read_multilabel_mat', 'UCMercedMultiLabel', 'label_set_frequencies', 'UCMercedSpeech', 'pair_by_label']
 
 # %% ../../nbs/data/05_data.ucmerced.ipynb #2fa8dde8
@@ -77,23 +77,7 @@ CMIRNET_REPO = (
     "https://github.com/ushasi/CMIR-NET-A-deep-learning-based-model-for-cross-modal-retrieval-in-remote-sensing"
 )
 
-# %% ../../nbs/data/05_data.ucmerced.ipynb #78209105
-def read_rgb(path: str | Path, image_size: int | None = 256) -> torch.Tensor:
-    "Read an image as a 3 x H x W float32 tensor in [0, 1], resized (bilinear) to `image_size` unless None."
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if image_size is not None and im.size != (image_size, image_size):
-                im = im.resize((image_size, image_size), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DatasetCorruptError(
-            f"{path}: cannot be read as an image ({e}); the file is truncated or corrupt: "
-            f"replace it from the official archive"
-        ) from None
-    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255)
-
-# %% ../../nbs/data/05_data.ucmerced.ipynb #379e6ffe
+# %% ../../nbs/data/05_data.ucmerced.ipynb #f3bed385
 def _missing_ucm_message(root: Path) -> str:
     return (
         f"UC Merced images not found under {root / 'UCMerced_LandUse' / 'Images'}. Either call with download=True "
@@ -128,7 +112,7 @@ def scan_ucmerced(root: Path, per_class: int = UCM_PER_CLASS) -> list[tuple[Path
     return items
 
 
-class UCMerced(RSDataset):
+class UCMerced(ImageFolderDataset):
     """UC Merced Land Use: 2,100 aerial RGB tiles in 21 land-use classes; items `{image, label}`.
 
     * **What**: tiles cut by hand from the USGS National Map Urban Area Imagery of US cities, one land-use class
@@ -167,22 +151,6 @@ class UCMerced(RSDataset):
             archive = download_url(self.url, self.root / self.filename, checksum=self.checksum)
             extract_archive(archive, self.root)
         self.files = scan_ucmerced(self.root, per_class)
-        self._labels = torch.tensor([c for _, c in self.files])
-
-    def __len__(self):
-        return len(self.files)
-
-    @property
-    def labels(self) -> torch.Tensor:
-        return self._labels
-
-    @property
-    def names(self) -> list[str]:
-        return [p.stem for p, _ in self.files]
-
-    def _item(self, i):
-        path, c = self.files[i]
-        return {"image": read_rgb(path, self.image_size), "label": c}
 
     def plot(
         self,
@@ -210,7 +178,7 @@ class UCMerced(RSDataset):
             fig.suptitle(suptitle)
         return fig
 
-# %% ../../nbs/data/05_data.ucmerced.ipynb #48e58d77
+# %% ../../nbs/data/05_data.ucmerced.ipynb #d4af7eb6
 def read_multilabel_txt(path: str | Path) -> tuple[list[str], tuple[str, ...], np.ndarray]:
     "Parse LandUse_Multilabeled.txt: (image names, label names, N x 17 uint8 matrix)."
     path = Path(path)
@@ -308,7 +276,7 @@ class UCMercedMultiLabel(UCMerced):
         else:
             raise ValueError(f"label_file must be 'txt' or 'mat', got {label_file!r}")
         self.multi_hot = torch.from_numpy(y.astype(np.float32))
-        self.scenes = self._labels
+        self.scenes = super().labels
 
     @property
     def labels(self) -> torch.Tensor:
@@ -318,7 +286,7 @@ class UCMercedMultiLabel(UCMerced):
         path, c = self.files[i]
         return {"image": read_rgb(path, self.image_size), "labels": self.multi_hot[i], "scene": c}
 
-# %% ../../nbs/data/05_data.ucmerced.ipynb #90f131e3
+# %% ../../nbs/data/05_data.ucmerced.ipynb #8a21f56b
 def label_set_frequencies(y: np.ndarray, scenes) -> dict[str, dict[int, int]]:
     "Per scene class: {17-bit label-set mask: number of tiles} from an N x 17 label matrix."
     y, scenes = np.asarray(y), np.asarray(scenes)
@@ -612,7 +580,7 @@ UCM_LABEL_SET_FREQUENCIES = {
     },
 }
 
-# %% ../../nbs/data/05_data.ucmerced.ipynb #47b978a1
+# %% ../../nbs/data/05_data.ucmerced.ipynb #0fdefde6
 def _plot_speech_vector(ax, vector, split: int | None = None):
     "Draw a clip's feature vector as bars on `ax`; `split` marks where a second half (e.g. standard deviations) starts."
     v = torch.as_tensor(vector).detach().cpu().float().numpy().reshape(-1)
