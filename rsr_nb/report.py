@@ -248,6 +248,8 @@ def beats(
         return False, f"{rival} was not run"
     sign = -1 if lower_is_better else 1
     word = "below" if lower_is_better else "above"
+    what = f"{metric}, lower is better" if lower_is_better else metric
+    where = "its one cell" if len(cells) == 1 else f"all {len(cells)} cells"
     lost = [c for c in cells if not sign * m[c] > sign * r[c]]
 
     def name(c):
@@ -256,11 +258,10 @@ def beats(
     if not lost:
         worst = min(cells, key=lambda c: sign * (m[c] - r[c]))
         return True, (
-            f"{method} is {word} {rival} in all {len(cells)} cells ({metric}; closest: {name(worst)}, "
-            f"{m[worst]:.1f} vs {r[worst]:.1f})"
+            f"{method} is {word} {rival} in {where} ({what}; closest: {name(worst)}, {m[worst]:.1f} vs {r[worst]:.1f})"
         )
     detail = "; ".join(f"{name(c)} {m[c]:.1f} vs {r[c]:.1f}" for c in lost[:4])
-    return False, f"{method} is not {word} {rival} in {len(lost)} of {len(cells)} cells ({metric}: {detail})"
+    return False, f"{method} is not {word} {rival} in {len(lost)} of {len(cells)} cells ({what}: {detail})"
 
 
 def against_paper(
@@ -273,7 +274,8 @@ def against_paper(
         ours, pap = g["value"].mean(), g["paper"].iloc[0]
         where = " ".join(map(str, key if isinstance(key, tuple) else (key,)))
         above = "above" if ours > pap else "below"
-        out.append(f"{where}: ours {ours:.1f} {above} {paper_name} {pap:.1f}")
+        note = " (lower is better)" if lower_is_better else ""
+        out.append(f"{where}: ours {ours:.1f} {above} {paper_name} {pap:.1f}{note}")
     return out
 
 # %% ../nbs/shared/17_report.ipynb #fba7e472
@@ -292,7 +294,7 @@ def run_time(run: dict) -> str:
 def run_seeds(run: dict) -> str:
     return f"{len(run['seeds'])} seed{'s' if len(run['seeds']) > 1 else ''}"
 
-# %% ../nbs/shared/17_report.ipynb #6c39464a
+# %% ../nbs/shared/17_report.ipynb #09c236c2
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 

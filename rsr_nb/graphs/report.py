@@ -32,7 +32,10 @@ def multilabel_claims(df: pd.DataFrame) -> list[str]:
             lines.append(f"{'held' if ok else 'not held'}: {text}")
     gcn = df[df.method == "GCN"]
     for metric, lower in (("F1", False), ("precision", False), ("recall", False), ("hamming_loss", True)):
-        lines += [f"against the paper ({metric}): {s}" for s in against_paper(gcn, metric, paper_name="the paper's")]
+        lines += [
+            f"against the paper ({metric}): {s}"
+            for s in against_paper(gcn, metric, lower_is_better=lower, paper_name="the paper's")
+        ]
     return lines
 
 
