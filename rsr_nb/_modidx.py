@@ -1022,6 +1022,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                'rsr_nb/zscmr/aerial.py'),
                                      'rsr_nb.zscmr.aerial.AerialSketchTwin.canonical': ( 'zscmr/zscmr.aerial.html#aerialsketchtwin.canonical',
                                                                                          'rsr_nb/zscmr/aerial.py'),
+                                     'rsr_nb.zscmr.aerial.aerial_info': ('zscmr/zscmr.aerial.html#aerial_info', 'rsr_nb/zscmr/aerial.py'),
                                      'rsr_nb.zscmr.aerial.aerial_section': ( 'zscmr/zscmr.aerial.html#aerial_section',
                                                                              'rsr_nb/zscmr/aerial.py'),
                                      'rsr_nb.zscmr.aerial.aerial_table': ('zscmr/zscmr.aerial.html#aerial_table', 'rsr_nb/zscmr/aerial.py'),

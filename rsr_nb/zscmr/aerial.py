@@ -35,8 +35,8 @@ from rsr_nb.zscmr.pipelines import (
 
 # %% auto #0
 __all__ = ['SKETCHED', 'AERIAL_WORDS', 'WORD_VECTOR_SETS', 'AERIAL_METHODS', 'README_SECTIONS', 'leave_two_out_splits',
-           'AerialSketchTwin', 'AerialExperiment', 'aerial_vectors', 'load_aerial_data', 'run_aerial', 'aerial_table',
-           'per_split_table', 'aerial_verdict', 'chance_level', 'plot_per_split', 'aerial_section']
+           'AerialSketchTwin', 'AerialExperiment', 'aerial_vectors', 'load_aerial_data', 'run_aerial', 'aerial_info',
+           'aerial_table', 'per_split_table', 'aerial_verdict', 'chance_level', 'plot_per_split', 'aerial_section']
 
 # %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #afc028da
 SKETCHED = ("airplane", "buildings", "freeway", "runway", "tenniscourt")  # Earth on Canvas classes, UC Merced names
@@ -239,7 +239,30 @@ def run_aerial(cfg: AerialExperiment, show_progress: bool = True) -> tuple[RunRe
             out.extra.setdefault("last", {})[label] = out.last
     return out, datas
 
-# %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #a7d82f19
+# %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #358d5adc
+def aerial_info(
+    datas: dict,  # word-vector label -> ZeroShotData, as `run_aerial` returns them
+    splits: int,  # how many leave-2-out splits ran
+) -> dict:
+    "The dataset facts of an aerial run: sizes, and per word-vector set its source, classes and extra seen classes."
+    if not datas:
+        raise ValueError("no data: run_aerial returned no word-vector set")
+    first = next(iter(datas.values())).info
+    common = {
+        k: v for k, v in first.items() if k not in ("images", "classes", "extra_seen_image_classes", "word_vectors")
+    }
+    per_set = {
+        k: {
+            "word_vectors": d.info["word_vectors"],
+            "images": d.info["images"],
+            "classes": d.info["classes"],
+            "extra_seen_image_classes": d.info["extra_seen_image_classes"],
+        }
+        for k, d in datas.items()
+    }
+    return {**common, "splits": splits, "word_vector_sets": per_set}
+
+# %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #531fd2cc
 AERIAL_METHODS = (
     "ZSCMR (with graph)",
     "ZSCMR (seen+unseen graph, transductive)",
@@ -300,7 +323,7 @@ def chance_level(df: pd.DataFrame, task: str = "Sketch->Image", metric: str = "m
     d = df[(df.task == task) & (df.metric == metric) & (df.method == "Chance (random embedding)")]
     return f"chance ({metric}, random embedding): {d.value.mean():.1f}" if len(d) else "chance: not measured"
 
-# %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #01316022
+# %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #6d18feab
 def plot_per_split(
     df: pd.DataFrame,
     word_vectors: str,
@@ -335,7 +358,7 @@ def plot_per_split(
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #26197fef
+# %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #cf175352
 def aerial_section(runs: dict) -> str:
     "README: the aerial-sketch experiment's table and verdict, per results file."
     parts = []
