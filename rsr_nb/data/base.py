@@ -18,7 +18,7 @@ from ..core import data_root
 from .download import DatasetCorruptError
 
 # %% auto #0
-__all__ = ['RSDataset', 'family_root', 'read_rgb', 'ImageFolderDataset', 'stratified_split']
+__all__ = ['RSDataset', 'family_root', 'read_rgb', 'ImageFolderDataset', 'LabelledSubset', 'cap_per_class', 'stratified_split']
 
 # %% ../../nbs/data/04_data.base.ipynb #2723d9da
 class RSDataset(Dataset):
@@ -112,7 +112,34 @@ class ImageFolderDataset(RSDataset):
         path, c = self.files[i]
         return {"image": read_rgb(path, self.image_size), "label": c}
 
-# %% ../../nbs/data/04_data.base.ipynb #701d4627
+# %% ../../nbs/data/04_data.base.ipynb #19740f58
+class LabelledSubset(Dataset):
+    "The items `index` of `dataset`, with their `labels` and the dataset's `classes`."
+
+    def __init__(self, dataset, index):
+        self.dataset, self.index = dataset, np.asarray(index, dtype=np.int64)
+        if self.index.ndim != 1 or (len(self.index) and not 0 <= self.index.min() <= self.index.max() < len(dataset)):
+            raise IndexError(f"index must be a 1-D array of item indices in 0..{len(dataset) - 1}")
+        self.labels = dataset.labels[torch.as_tensor(self.index)]
+        self.classes = dataset.classes
+
+    def __len__(self):
+        return len(self.index)
+
+    def __getitem__(self, i):
+        return self.dataset[int(self.index[i])]
+
+
+def cap_per_class(labels, n: int, seed: int = 0) -> np.ndarray:
+    "At most `n` items per class (all when n is 0), drawn with `seed`, in item order."
+    labels = np.asarray(labels)
+    if n <= 0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:n] for c in np.unique(labels)]
+    return np.sort(np.concatenate(keep))
+
+# %% ../../nbs/data/04_data.base.ipynb #26777604
 def stratified_split(strata, fractions=(0.8, 0.2), seed: int = 0) -> list[np.ndarray]:
     "Split indices 0..N-1 into parts of the given `fractions` within each stratum (class), deterministic in `seed`."
     strata = np.asarray(strata)

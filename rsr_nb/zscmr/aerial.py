@@ -16,14 +16,14 @@ import pandas as pd
 import torch
 
 from ..backbones import imagenet_features
-from ..core import check_choice, check_int, progress
+from ..core import check_int, progress
+from ..data.base import LabelledSubset
 from ..data.sim.sketch import _SketchTwin
 from ..data.ucmerced import UCM_CLASSES
 from ..experiment import RunResult, timed
 from ..report import markdown_table, run_seeds, run_source, run_time, summary_table
 from ..semantics import ClassVectors
 from rsr_nb.zscmr.pipelines import (
-    Taken,
     ZeroShotData,
     ZeroShotExperiment,
     score_zero_shot,
@@ -167,7 +167,7 @@ def load_aerial_data(
             sketches = get_dataset("earth-on-canvas", "real", root=cfg.data_root or None)
             images = get_dataset("ucmerced", "real")
             wanted = UCM_CLASSES if cfg.extra_seen_images else SKETCHED  # features only of the images a run can use
-            images = Taken(
+            images = LabelledSubset(
                 images, np.flatnonzero(np.isin(images.labels.numpy(), [UCM_CLASSES.index(c) for c in wanted]))
             )
             sketch_labels = torch.as_tensor([UCM_CLASSES.index(sketches.classes[int(y)]) for y in sketches.labels])
@@ -201,7 +201,7 @@ def load_aerial_data(
     }
     return ZeroShotData(
         classes,
-        Taken(images, keep),
+        LabelledSubset(images, keep),
         cache["sketches"],
         torch.as_tensor([remap[int(y)] for y in img_labels[keep]]),
         torch.as_tensor([remap[int(y)] for y in cache["sketch_labels"]]),

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..backbones import MLPEncoder, imagenet_features
+from ..data.base import LabelledSubset, cap_per_class
 from ..core import check_choice, check_int, check_number, get_device, seed_everything
 from ..experiment import Experiment, RetrievalTask, RunResult, evaluate_tasks, timed
 from ..metrics import RetrievalProtocol
@@ -24,10 +25,10 @@ from .baselines import ITQ, SAE
 from .model import ZSCMR, LossWeights, train_zscmr
 
 # %% auto #0
-__all__ = ['GRAPH_OPTIONS', 'MAIN_NAMES', 'ZS_TASKS', 'PAPER_KS', 'SPLIT_DATASETS', 'ZeroShotData', 'Taken', 'cap_per_class',
-           'stage1_features', 'Variant', 'zscmr_variants', 'StageParams', 'zero_shot_embeddings', 'zero_shot_protocol',
-           'score_zero_shot', 'zero_shot_rows', 'synthetic_zero_shot_data', 'ZeroShotExperiment', 'ZSCMRExperiment',
-           'get_sketch_datasets', 'word_vectors_for', 'load_sketch_data', 'run_zscmr']
+__all__ = ['GRAPH_OPTIONS', 'MAIN_NAMES', 'ZS_TASKS', 'PAPER_KS', 'SPLIT_DATASETS', 'ZeroShotData', 'stage1_features', 'Variant',
+           'zscmr_variants', 'StageParams', 'zero_shot_embeddings', 'zero_shot_protocol', 'score_zero_shot',
+           'zero_shot_rows', 'synthetic_zero_shot_data', 'ZeroShotExperiment', 'ZSCMRExperiment', 'get_sketch_datasets',
+           'word_vectors_for', 'load_sketch_data', 'run_zscmr']
 
 # %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #606f1aa9
 @dataclass
@@ -54,32 +55,7 @@ class ZeroShotData:
             if len(lab) != len(feat):
                 raise ValueError(f"{len(lab)} {m} labels for {len(feat)} {m} feature rows")
 
-
-class Taken(Dataset):
-    "The items `index` of `dataset`, with their labels (a cap per class on a large real dataset)."
-
-    def __init__(self, dataset, index):
-        self.dataset, self.index = dataset, np.asarray(index, dtype=np.int64)
-        self.labels = dataset.labels[torch.as_tensor(self.index)]
-        self.classes = dataset.classes
-
-    def __len__(self):
-        return len(self.index)
-
-    def __getitem__(self, i):
-        return self.dataset[int(self.index[i])]
-
-
-def cap_per_class(labels, n: int, seed: int = 0) -> np.ndarray:
-    "At most `n` items per class (all when n is 0), drawn with `seed`, in item order."
-    labels = np.asarray(labels)
-    if n <= 0:
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    keep = [rng.permutation(np.flatnonzero(labels == c))[:n] for c in np.unique(labels)]
-    return np.sort(np.concatenate(keep))
-
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #d75927a1
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #6aead415
 def stage1_features(
     features: torch.Tensor,  # N x D frozen backbone features of every item
     labels: torch.Tensor,  # N class indices
@@ -114,7 +90,7 @@ def stage1_features(
         out = torch.cat([body(features[s : s + 2048].to(dev)).cpu() for s in range(0, len(features), 2048)])
     return out, hist
 
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #0095267b
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #4c935a9c
 GRAPH_OPTIONS = ("seen", "seen+unseen", "none")
 MAIN_NAMES = {"seen": "ZSCMR (with graph)", "seen+unseen": "ZSCMR (seen+unseen graph, transductive)"}
 
@@ -151,7 +127,7 @@ def zscmr_variants(
         out["ZSCMR without graph, fixed semantic space"] = Variant("fixed", None, weights, d=sem_dim)
     return out
 
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #f4b54b5b
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #8f1ebbea
 @dataclass
 class StageParams:
     "The training settings stage 1 and stage 2 share across experiments."
@@ -313,7 +289,7 @@ def zero_shot_embeddings(
     }
     return embs, labels
 
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #50096fb6
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #506682de
 ZS_TASKS = (
     RetrievalTask("Sketch->Image", "sketch", "image"),
     RetrievalTask("Image->Sketch", "image", "sketch"),
@@ -373,7 +349,7 @@ def zero_shot_rows(
             )
     return rows
 
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #fcc2f0b6
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #b538fe34
 def synthetic_zero_shot_data(
     n_classes: int = 8, per_class: int = 30, dim: int = 32, sem_dim: int = 10, noise: float = 0.5, seed: int = 0
 ) -> ZeroShotData:
@@ -399,7 +375,7 @@ def synthetic_zero_shot_data(
         {"name": "synthetic", "source": "simulated"},
     )
 
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #5cca7e9e
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #40797341
 @dataclass
 class ZeroShotExperiment(Experiment):
     "Parameters shared by the zero-shot run notebooks."
@@ -473,7 +449,7 @@ class ZeroShotExperiment(Experiment):
     def input_size(self) -> int:
         return self.backbone_input or (224 if self.data == "real" else 96)
 
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #965bf950
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #5591a641
 SPLIT_DATASETS = ("sketchy", "tuberlin")
 
 
@@ -507,7 +483,7 @@ class ZSCMRExperiment(ZeroShotExperiment):
     def name(self) -> str:
         return f"zscmr_{self.dataset}"
 
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #7a5d6662
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #0afac33b
 def get_sketch_datasets(cfg: ZSCMRExperiment) -> tuple:
     "(photos, sketches) of `cfg.dataset`, real or twin."
     from rsr_nb.data import get_dataset
@@ -518,8 +494,8 @@ def get_sketch_datasets(cfg: ZSCMRExperiment) -> tuple:
         photos = get_dataset(cfg.dataset, "real", root=root, modality="photo", **photo_opts)
         sketches = get_dataset(cfg.dataset, "real", root=root, modality="sketch")
         if cfg.max_per_class:
-            photos = Taken(photos, cap_per_class(photos.labels, cfg.max_per_class))
-            sketches = Taken(sketches, cap_per_class(sketches.labels, cfg.max_per_class))
+            photos = LabelledSubset(photos, cap_per_class(photos.labels, cfg.max_per_class))
+            sketches = LabelledSubset(sketches, cap_per_class(sketches.labels, cfg.max_per_class))
         return photos, sketches
     common = {"image_size": cfg.image_size, "seed": 0}
     photos = get_dataset(cfg.dataset, "simulated", modality="photo", n_per_class=cfg.n_photos, **common)
@@ -573,7 +549,7 @@ def load_sketch_data(cfg: ZSCMRExperiment, show_progress: bool = True) -> ZeroSh
         info,
     )
 
-# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #8afcb851
+# %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #235d78df
 def run_zscmr(cfg: ZSCMRExperiment, data: ZeroShotData, show_progress: bool = True) -> RunResult:
     "Per seed: stage 1, every variant and baseline on the seen classes; all scored on the unseen classes."
     from rsr_nb.zscmr.paper import PAPER_PROTOCOL, paper_numbers
