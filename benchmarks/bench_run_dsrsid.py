@@ -43,8 +43,9 @@ def main():
     for k, v in steps.items():
         print(f"{k:32s} {v:7.1f} s")
     print(f"{'total (without the notebook)':32s} {total:7.1f} s   threads={a.threads} pan_width={a.pan_width or 32}")
-    cm = [r for r in run.rows if r["method"] == "CMIR-NET" and r["metric"] == "mAP@all"]
-    print(json.dumps({r["task"]: round(r["value"], 2) for r in cm}))
+    for method in ("CMIR-NET", "Stage 1 only", "Label space (stage 1)"):
+        rows = [r for r in run.rows if r["method"] == method and r["metric"] == "mAP@all"]
+        print(f"{method:24s} mAP@all", json.dumps({r["task"]: round(r["value"], 2) for r in rows}))
 
 
 if __name__ == "__main__":
