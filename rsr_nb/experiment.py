@@ -26,8 +26,11 @@ from .metrics import RetrievalProtocol, evaluate_retrieval
 __all__ = ['Experiment', 'RetrievalTask', 'evaluate_tasks', 'RunResult', 'timed', 'check_baselines', 'run_baselines',
            'assert_disjoint']
 
-# %% ../nbs/shared/18_experiment.ipynb #b0122092
+# %% ../nbs/shared/18_experiment.ipynb #6e074ad4
 _NOTEBOOK_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+_NOT_IN_COMMAND = ("out_dir",)  # where the results file goes changes no number
 
 
 @dataclass
@@ -83,12 +86,13 @@ class Experiment:
         return dataclasses.asdict(self)
 
     def command(self, output: str = "out.ipynb") -> str:
-        "The papermill command that reruns this experiment (parameters that differ from the defaults)."
+        """The papermill command that reruns this experiment: the parameters that differ from the defaults, except
+        where the results file goes (`out_dir`, which changes no number)."""
         parts = ["papermill", self.notebook, output]
         default = type(self)()
         for f in fields(self):
             v = getattr(self, f.name)
-            if v == getattr(default, f.name):
+            if f.name in _NOT_IN_COMMAND or v == getattr(default, f.name):
                 continue
             if isinstance(v, (list, tuple)):
                 items = ", ".join(str(x) if isinstance(x, str) else repr(x) for x in v)

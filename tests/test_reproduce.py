@@ -71,3 +71,30 @@ def test_command_line_errors():
                           (["--jobs", "0"], "--jobs must be at least 1")):
         r = subprocess.run([sys.executable, "-m", "rsr_nb.reproduce", *args], capture_output=True, text=True)
         assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+def test_interrupt_with_two_jobs_at_once_stops_both_and_says_how_to_resume(tmp_path):
+    "Ctrl-C (SIGINT) while two notebooks run in parallel: both stop, no file of theirs is left, exit status 130."
+    import signal
+    import time
+
+    for name in ("a", "b", "c"):
+        stand_in(tmp_path / f"{name}.ipynb", "import time\ntime.sleep(60)")
+    script = tmp_path / "go.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nfrom rsr_nb import reproduce as R\n"
+        f"jobs = [R.Job(n, str(Path({str(tmp_path)!r}) / f'{{n}}.ipynb')) for n in 'abc']\n"
+        "R.PRESETS['stand-in'] = lambda: jobs\n"
+        f"sys.exit(R.main(['--preset', 'stand-in', '--jobs', '2', '--reports', {str(tmp_path / 'reports')!r}]))\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = tmp_path / "reports" / "stand-in"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob(".*.running.ipynb"))) < 2:  # both notebooks are running
+        time.sleep(0.5)
+    assert len(list(out.glob(".*.running.ipynb"))) == 2
+    proc.send_signal(signal.SIGINT)
+    log = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, log
+    assert "Run the same command again" in log and "Traceback" not in log
+    assert [p.name for p in out.iterdir() if p.is_file()] == []
