@@ -19,9 +19,9 @@ from matplotlib.transforms import ScaledTranslation
 
 # %% auto #0
 __all__ = ['RELEVANT_COLOR', 'IRRELEVANT_COLOR', 'GRID_LEGEND', 'show_image', 'retrieval_grid', 'plot_training_curves',
-           'bar_with_paper']
+           'bar_with_paper', 'ours_vs_paper']
 
-# %% ../nbs/shared/17a_plots.ipynb #a02816cf
+# %% ../nbs/shared/17a_plots.ipynb #84e0b0d8
 def _to_numpy(x) -> np.ndarray:
     "A NumPy copy of a tensor (any device) or array-like."
     if hasattr(x, "detach"):
@@ -70,7 +70,7 @@ def show_image(
     ax.set_xticks([])
     ax.set_yticks([])
 
-# %% ../nbs/shared/17a_plots.ipynb #859fe805
+# %% ../nbs/shared/17a_plots.ipynb #5f0992c3
 RELEVANT_COLOR = "#1a9850"  # green frame: a relevant result
 IRRELEVANT_COLOR = "#d73027"  # red frame: a result that is not relevant
 GRID_LEGEND = "green ✓: relevant, red ✗: not relevant"
@@ -181,7 +181,7 @@ def retrieval_grid(
     fig.supxlabel(GRID_LEGEND, fontsize=8)
     return fig
 
-# %% ../nbs/shared/17a_plots.ipynb #eae03cf5
+# %% ../nbs/shared/17a_plots.ipynb #b65ccf04
 _CURVE_META = ("stage", "seed", "epoch")
 
 
@@ -306,7 +306,7 @@ def plot_training_curves(
         fig.suptitle(title)
     return fig
 
-# %% ../nbs/shared/17a_plots.ipynb #7d1afb78
+# %% ../nbs/shared/17a_plots.ipynb #14ff5b6e
 def bar_with_paper(
     df,  # DataFrame or list of dicts: one row per (x, hue, seed)
     x: str,  # column for the groups along the x axis (e.g. "task")
@@ -363,4 +363,44 @@ def bar_with_paper(
         ax.legend(handles, labels, title=hue, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     if title:
         ax.set_title(title)
+    return fig
+
+# %% ../nbs/shared/17a_plots.ipynb #e42ab74a
+def ours_vs_paper(
+    df,  # DataFrame or list of dicts with task, method, metric, value and paper (one row per seed)
+    title: str = "",  # figure title
+    ours: str = "ours",  # legend name of our bars
+) -> Figure:
+    "Horizontal paired bars, one row per (task, method, metric) that has a paper number: ours (mean ± sd), the paper's."
+    d = pd.DataFrame(df)
+    missing = [c for c in ("task", "method", "metric", "value", "paper") if c not in d.columns]
+    if missing:
+        raise ValueError(f"columns {missing} are not in df; its columns: {list(d.columns)}")
+    keys = ["task", "method", "metric"]
+    with_paper = d.dropna(subset=["paper"])[keys].drop_duplicates()
+    if with_paper.empty:
+        raise ValueError("no row has a paper number: nothing to compare")
+    d = d.merge(with_paper, on=keys)
+    g = (
+        d.groupby(keys, sort=False)
+        .agg(mean=("value", "mean"), sd=("value", "std"), paper=("paper", "first"))
+        .reset_index()
+    )
+    n = len(g)
+    fig, ax = plt.subplots(layout="constrained", figsize=(7.5, 1.2 + 0.42 * n))
+    y = np.arange(n)[::-1].astype(float)
+    ax.barh(
+        y + 0.2,
+        g["mean"],
+        0.38,
+        xerr=g["sd"].fillna(0),
+        color=sns.color_palette("tab10")[0],
+        label=ours,
+        error_kw={"ecolor": "0.25", "capsize": 2, "linewidth": 1},
+    )
+    ax.barh(y - 0.2, g["paper"], 0.38, color="0.65", label="paper", gid="paper")
+    ax.set_yticks(y, [f"{r.task} · {r.method} · {r.metric}" for r in g.itertuples()], fontsize=8)
+    ax.set_xlabel("%")
+    fig.suptitle(title)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8)
     return fig

@@ -279,6 +279,9 @@ def _notebook_figures(nb_path: Path, fig_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
+_ROW_KEYS = ("d_v", "base", "parameter", "setting", "gallery", "split", "word_vectors")  # columns that tell rows apart
+
+
 def _paper_figure(results: Path, fig_dir: Path) -> Path | None:
     "Ours beside the paper's number for every row that has one, for one results file."
     import matplotlib
@@ -287,7 +290,7 @@ def _paper_figure(results: Path, fig_dir: Path) -> Path | None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from rsr_nb.plots import bar_with_paper
+    from rsr_nb.plots import ours_vs_paper
 
     obj = json.loads(results.read_text())
     if not obj.get("rows"):
@@ -295,11 +298,12 @@ def _paper_figure(results: Path, fig_dir: Path) -> Path | None:
     df = pd.DataFrame(obj["rows"])
     if "paper" not in df or df.paper.isna().all():
         return None
-    with_paper = df.dropna(subset=["paper"])[["method", "task", "metric"]].drop_duplicates()
-    d = df.merge(with_paper, on=["method", "task", "metric"])
-    d["bar"] = d["method"] + " / " + d["metric"]
-    src = obj["dataset"]["source"]
-    fig = bar_with_paper(d, x="task", y="value", hue="bar", paper="paper", title=f"{obj['experiment']} ({src})")
+    extra = [c for c in _ROW_KEYS if c in df and df[c].dropna().nunique() > 1]  # e.g. one row per size of V
+    if extra:
+        df["method"] = df["method"] + df[extra].apply(
+            lambda r: " (" + ", ".join(f"{c} {r[c]}" for c in extra if pd.notna(r[c])) + ")", axis=1
+        )
+    fig = ours_vs_paper(df, title=f"{obj['experiment']} ({obj['dataset']['source']})")
     p = fig_dir / f"{results.stem}_vs_paper.png"
     fig.savefig(p, dpi=90)
     plt.close(fig)
@@ -340,8 +344,8 @@ def write_report(out: Path, outcomes: list, preset: str) -> tuple[Path, Path]:
             "",
             "## Ours against the paper",
             "",
-            "Bars: ours, mean ± sd over seeds; black lines: the paper's number for the same method, task and "
-            "metric (under the paper's own protocol where the table says so).",
+            "Blue: ours, mean ± sd over seeds; grey: the paper's number for the same method, task and metric "
+            "(under the paper's own protocol where the table says so).",
             "",
         ]
         lines += [f"![{s}](figures/{p.name})" for s, p in figs]
