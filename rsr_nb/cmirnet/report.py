@@ -262,7 +262,10 @@ def diagnosis_paragraph(df: pd.DataFrame, chosen: str) -> str:
     gap = _gap_to_label_space(df, DOCUMENTED, tasks)
     below = [t for t in tasks if gap[t][0] + gap[t][1] < 0]
     level = [t for t in tasks if gap[t][0] < 0 and t not in below]
-    show = lambda ts: ", ".join(f"{t} {gap[t][0]:+.1f} ± {gap[t][1]:.1f}" for t in ts)  # noqa: E731
+
+    def show(ts):  # a gap that rounds to 0.0 keeps two decimals, so that its sign still shows
+        return ", ".join(f"{t} {gap[t][0]:+.{2 if abs(gap[t][0]) < 0.05 else 1}f} ± {gap[t][1]:.1f}" for t in ts)
+
     if below:
         parts.append(
             f"CMIR-NET as the thesis states it does not reach the label-space baseline on {', '.join(below)} here "
