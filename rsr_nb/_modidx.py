@@ -982,6 +982,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'rsr_nb.reproduce.preset_jobs': ('shared/reproduce.html#preset_jobs', 'rsr_nb/reproduce.py'),
                                   'rsr_nb.reproduce.run_job': ('shared/reproduce.html#run_job', 'rsr_nb/reproduce.py'),
                                   'rsr_nb.reproduce.run_jobs': ('shared/reproduce.html#run_jobs', 'rsr_nb/reproduce.py'),
+                                  'rsr_nb.reproduce.stop_process_tree': ('shared/reproduce.html#stop_process_tree', 'rsr_nb/reproduce.py'),
                                   'rsr_nb.reproduce.up_to_date': ('shared/reproduce.html#up_to_date', 'rsr_nb/reproduce.py'),
                                   'rsr_nb.reproduce.write_report': ('shared/reproduce.html#write_report', 'rsr_nb/reproduce.py')},
             'rsr_nb.semantics': { 'rsr_nb.semantics.ClassVectors': ('semantics/semantics.html#classvectors', 'rsr_nb/semantics.py'),

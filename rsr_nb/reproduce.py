@@ -27,8 +27,8 @@ import yaml
 from .core import data_root, write_json_atomic
 
 # %% auto #0
-__all__ = ['ROOT', 'UCM', 'PRESETS', 'Job', 'preset_jobs', 'code_version', 'job_key', 'Outcome', 'up_to_date', 'run_job',
-           'run_jobs', 'write_report', 'main']
+__all__ = ['ROOT', 'UCM', 'PRESETS', 'Job', 'preset_jobs', 'code_version', 'job_key', 'Outcome', 'stop_process_tree',
+           'up_to_date', 'run_job', 'run_jobs', 'write_report', 'main']
 
 # %% ../nbs/shared/24_reproduce.ipynb #5ecb6bda
 ROOT = Path(importlib.import_module("rsr_nb").__file__).resolve().parents[1]  # the project (editable install)
@@ -166,6 +166,24 @@ _RUNNING: set = set()  # papermill processes now running (stopped all at once on
 _STOPPING = threading.Event()
 
 
+def stop_process_tree(proc: subprocess.Popen) -> None:
+    """Kill a papermill process and every process it started. Its kernel runs in a session of its own, so killing
+    papermill alone would leave the kernel computing (and holding papermill's output pipe open)."""
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    proc.kill()
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait()
+
+
 def up_to_date(job: Job, out: Path, root: Path = ROOT) -> bool:
     "Has `job` finished in `out` with the same parameters, notebook and library source?"
     final, done = out / f"{job.name}.ipynb", out / f"{job.name}.done.json"
@@ -193,8 +211,7 @@ def run_job(job: Job, out: Path, threads: int = 1, force: bool = False, root: Pa
     try:
         log = proc.communicate()[0]
     except BaseException:  # interrupted: stop the child and leave nothing half-written
-        proc.kill()
-        proc.wait()
+        stop_process_tree(proc)
         tmp.unlink(missing_ok=True)
         params.unlink(missing_ok=True)
         raise
@@ -259,7 +276,7 @@ def run_jobs(
         _STOPPING.set()
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list(_RUNNING):
-            proc.kill()
+            stop_process_tree(proc)
         raise
     finally:
         pool.shutdown(wait=True)

@@ -73,13 +73,33 @@ def test_command_line_errors():
         assert r.returncode == 2 and message in r.stderr, r.stderr
 
 
+def _gone(pid: int, within: float = 15.0) -> bool:
+    import time
+
+    import psutil
+
+    deadline = time.time() + within
+    while time.time() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def test_interrupt_with_two_jobs_at_once_stops_both_and_says_how_to_resume(tmp_path):
-    "Ctrl-C (SIGINT) while two notebooks run in parallel: both stop, no file of theirs is left, exit status 130."
+    """Ctrl-C (SIGINT) while two notebooks run in parallel: both stop, their kernels too (a kernel runs in a session
+    of its own and would go on computing), no file of theirs is left, exit status 130."""
     import signal
     import time
 
+    pids = tmp_path / "pids"
+    pids.mkdir()
     for name in ("a", "b", "c"):
-        stand_in(tmp_path / f"{name}.ipynb", "import time\ntime.sleep(60)")
+        stand_in(tmp_path / f"{name}.ipynb", f"import os, time\nopen({str(pids)!r} + '/' + str(os.getpid()), 'w').close()"
+                 "\ntime.sleep(600)")
     script = tmp_path / "go.py"
     script.write_text(
         "import sys\nfrom pathlib import Path\nfrom rsr_nb import reproduce as R\n"
@@ -89,12 +109,14 @@ def test_interrupt_with_two_jobs_at_once_stops_both_and_says_how_to_resume(tmp_p
     )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = tmp_path / "reports" / "stand-in"
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list(out.glob(".*.running.ipynb"))) < 2:  # both notebooks are running
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(pids.iterdir())) < 2:  # both kernels are in their sleep
         time.sleep(0.5)
-    assert len(list(out.glob(".*.running.ipynb"))) == 2
+    kernels = [int(p.name) for p in pids.iterdir()]
+    assert len(kernels) == 2
     proc.send_signal(signal.SIGINT)
-    log = proc.communicate(timeout=60)[0]
+    log = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, log
     assert "Run the same command again" in log and "Traceback" not in log
     assert [p.name for p in out.iterdir() if p.is_file()] == []
+    assert all(_gone(pid) for pid in kernels), "a kernel went on running after the interrupt"
