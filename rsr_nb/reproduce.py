@@ -255,7 +255,7 @@ def run_jobs(
 
     def one(i_job):
         i, job = i_job
-        if force or not up_to_date(job, out, root):
+        if not job.missing() and (force or not up_to_date(job, out, root)):
             echo(f"[{i + 1}/{total}] {job.name}: running ({_estimate(out, job.name)})")
         o = run_job(job, out, threads, force, root)
         took = "" if o.status in ("skipped", "not run") else f" in {o.seconds:.0f} s"
