@@ -102,7 +102,9 @@ def test_interrupt_with_two_jobs_at_once_stops_both_and_says_how_to_resume(tmp_p
                  "\ntime.sleep(600)")
     script = tmp_path / "go.py"
     script.write_text(
-        "import sys\nfrom pathlib import Path\nfrom rsr_nb import reproduce as R\n"
+        # Ctrl-C as in a terminal: a shell that starts a job in the background (CI, nohup) makes it ignore SIGINT
+        "import signal, sys\nfrom pathlib import Path\nfrom rsr_nb import reproduce as R\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         f"jobs = [R.Job(n, str(Path({str(tmp_path)!r}) / f'{{n}}.ipynb')) for n in 'abc']\n"
         "R.PRESETS['stand-in'] = lambda: jobs\n"
         f"sys.exit(R.main(['--preset', 'stand-in', '--jobs', '2', '--reports', {str(tmp_path / 'reports')!r}]))\n"
