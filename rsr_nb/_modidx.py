@@ -943,7 +943,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'rsr_nb.plots._numeric_columns': ('shared/plots.html#_numeric_columns', 'rsr_nb/plots.py'),
                               'rsr_nb.plots._to_numpy': ('shared/plots.html#_to_numpy', 'rsr_nb/plots.py'),
                               'rsr_nb.plots._wrap': ('shared/plots.html#_wrap', 'rsr_nb/plots.py'),
-                              'rsr_nb.plots.bar_with_paper': ('shared/plots.html#bar_with_paper', 'rsr_nb/plots.py'),
                               'rsr_nb.plots.ours_vs_paper': ('shared/plots.html#ours_vs_paper', 'rsr_nb/plots.py'),
                               'rsr_nb.plots.plot_training_curves': ('shared/plots.html#plot_training_curves', 'rsr_nb/plots.py'),
                               'rsr_nb.plots.retrieval_grid': ('shared/plots.html#retrieval_grid', 'rsr_nb/plots.py'),

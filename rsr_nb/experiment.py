@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .baselines import BASELINES, make_baseline
-from .core import check_choice, check_int, check_number, check_seeds, get_device, progress
+from .core import check_choice, check_int, check_seeds, get_device, progress
 from .metrics import RetrievalProtocol, evaluate_retrieval
 
 # %% auto #0

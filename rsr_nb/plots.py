@@ -19,7 +19,7 @@ from matplotlib.transforms import ScaledTranslation
 
 # %% auto #0
 __all__ = ['RELEVANT_COLOR', 'IRRELEVANT_COLOR', 'GRID_LEGEND', 'show_image', 'retrieval_grid', 'plot_training_curves',
-           'bar_with_paper', 'ours_vs_paper']
+           'ours_vs_paper']
 
 # %% ../nbs/shared/17a_plots.ipynb #84e0b0d8
 def _to_numpy(x) -> np.ndarray:
@@ -306,66 +306,7 @@ def plot_training_curves(
         fig.suptitle(title)
     return fig
 
-# %% ../nbs/shared/17a_plots.ipynb #14ff5b6e
-def bar_with_paper(
-    df,  # DataFrame or list of dicts: one row per (x, hue, seed)
-    x: str,  # column for the groups along the x axis (e.g. "task")
-    y: str,  # column with our values (e.g. "value")
-    hue: str | None = None,  # column that splits each group into bars (e.g. "method" or "d_v")
-    paper: str | None = None,  # column with the paper's number for that bar (NaN / None where it gives none)
-    title: str = "",  # figure title
-) -> Figure:
-    "Bars of the mean of `y` (± sd over rows) per `x` (and `hue`); the paper's number as a black line on its bar."
-    d = pd.DataFrame(df)
-    missing = [c for c in (x, y, hue, paper) if c is not None and c not in d.columns]
-    if missing:
-        raise ValueError(f"columns {missing} are not in df; its columns: {list(d.columns)}")
-    if d.empty:
-        raise ValueError("df is empty: nothing to draw")
-    xs = list(dict.fromkeys(d[x].tolist()))
-    hues = list(dict.fromkeys(d[hue].tolist())) if hue else [None]
-    width = 0.8 / len(hues)
-    palette = sns.color_palette("tab10")
-    legend_width = 1.6 if hue is not None or paper else 0
-    fig, ax = plt.subplots(layout="constrained", figsize=(1.5 + len(xs) * (0.4 + 0.5 * len(hues)) + legend_width, 3.4))
-    marked, labelled = False, set()
-    for j, h in enumerate(hues):
-        for i, xv in enumerate(xs):
-            g = d[d[x] == xv] if hue is None else d[(d[x] == xv) & (d[hue] == h)]
-            vals = pd.to_numeric(g[y], errors="coerce").dropna()
-            if vals.empty:
-                continue
-            pos = i + (j - (len(hues) - 1) / 2) * width
-            ax.bar(
-                pos,
-                vals.mean(),
-                width * 0.95,
-                color=palette[j % 10],
-                label=str(h) if hue is not None and h not in labelled else None,
-            )
-            labelled.add(h)
-            if len(vals) > 1:
-                ax.errorbar(pos, vals.mean(), yerr=vals.std(ddof=1), color="0.25", capsize=3, linewidth=1, gid="sd")
-            p = pd.to_numeric(g[paper], errors="coerce").dropna() if paper else pd.Series([], dtype=float)
-            if len(p):
-                ax.hlines(
-                    p.iloc[0], pos - width / 2, pos + width / 2, colors="black", linewidth=2.5, zorder=3, gid="paper"
-                )
-                marked = True
-    ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30 if max(len(str(v)) for v in xs) > 8 else 0)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    handles, labels = ax.get_legend_handles_labels()
-    if marked:
-        handles.append(Line2D([], [], color="black", linewidth=2.5))
-        labels.append("paper")
-    if handles:
-        ax.legend(handles, labels, title=hue, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
-    if title:
-        ax.set_title(title)
-    return fig
-
-# %% ../nbs/shared/17a_plots.ipynb #e42ab74a
+# %% ../nbs/shared/17a_plots.ipynb #cd817227
 def ours_vs_paper(
     df,  # DataFrame or list of dicts with task, method, metric, value and paper (one row per seed)
     title: str = "",  # figure title

@@ -12,7 +12,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
-from rsr_nb.plots import (GRID_LEGEND, IRRELEVANT_COLOR, RELEVANT_COLOR, bar_with_paper, plot_training_curves,
+from rsr_nb.plots import (GRID_LEGEND, IRRELEVANT_COLOR, RELEVANT_COLOR, ours_vs_paper, plot_training_curves,
                           retrieval_grid, show_image)
 
 
@@ -178,20 +178,23 @@ def test_training_curves_bad_input(curves, terms, error, message):
         plot_training_curves(_curves() if curves is None else curves, terms=terms)
 
 
-def test_bar_with_paper():
-    rows = [{"task": t, "method": m, "seed": s, "value": base + s, "paper": 90.0 if m == "CMIR-NET" else np.nan}
+def test_ours_vs_paper_pairs_each_compared_row():
+    rows = [{"task": t, "method": m, "metric": "mAP@all", "seed": s, "value": base + s,
+             "paper": 90.0 if m == "CMIR-NET" else np.nan}
             for t, base in (("Pan->Mul", 80.0), ("Mul->Pan", 70.0)) for m in ("CMIR-NET", "DCMH") for s in (0, 1, 2)]
-    fig = bar_with_paper(pd.DataFrame(rows), x="task", y="value", hue="method", paper="paper")
+    rows.append({**rows[0], "metric": "P@10", "paper": 95.0})      # a second metric of one task: its own row, last
+    fig = ours_vs_paper(pd.DataFrame(rows))
     assert isinstance(fig, Figure)
     ax, = fig.axes
-    assert sorted(p.get_height() for p in ax.patches) == [71.0, 71.0, 81.0, 81.0]
-    paper = [c for c in ax.collections if c.get_gid() == "paper"]
-    assert [seg[0][1] for c in paper for seg in c.get_segments()] == [90.0, 90.0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["Pan->Mul · CMIR-NET · mAP@all", "Mul->Pan · CMIR-NET · mAP@all", "Pan->Mul · CMIR-NET · P@10"]
+    widths = [p.get_width() for p in ax.patches]
+    assert sorted(widths[:3]) == [71.0, 80.0, 81.0]                  # our means (one seed for P@10)
+    assert sorted(widths[3:]) == [90.0, 90.0, 95.0]                  # the paper's numbers; DCMH has none, no row
     errs = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
-    spans = sorted(tuple(c.lines[2][0].get_segments()[0][:, 1]) for c in errs)     # mean ± sd, sd = 1
-    assert spans == [(70, 72), (70, 72), (80, 82), (80, 82)]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["CMIR-NET", "DCMH", "paper"]
-    fig = bar_with_paper(rows[:3], x="task", y="value")       # one bar, no hue, no paper: no legend
-    assert len(fig.axes[0].patches) == 1 and fig.axes[0].get_legend() is None
-    with pytest.raises(ValueError, match="not in df"):
-        bar_with_paper(rows, x="task", y="mAP")
+    spans = sorted(tuple(seg[:, 0]) for seg in errs[0].lines[2][0].get_segments())   # mean ± sd, sd = 1 or 0
+    assert spans == [(70.0, 72.0), (80.0, 80.0), (80.0, 82.0)]
+    with pytest.raises(ValueError, match="no row has a paper number"):
+        ours_vs_paper([{**r, "paper": None} for r in rows])
+    with pytest.raises(ValueError, match=r"\['metric'\] are not in df"):
+        ours_vs_paper([{k: v for k, v in r.items() if k != "metric"} for r in rows])

@@ -17,7 +17,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..backbones import MLPEncoder
-from .losses import DEFAULT_LAMBDAS, REDUCTIONS, THESIS_LAMBDAS, cmirnet_loss, soft_orthogonality
+from .losses import DEFAULT_LAMBDAS, REDUCTIONS, cmirnet_loss, soft_orthogonality
 from ..core import as_features, as_labels, check_choice, check_int, check_number, get_device
 from ..training import fit, tensor_batches
 

@@ -13,7 +13,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .base import ImageFolderDataset, family_root
 from .download import DatasetCorruptError, DatasetNotFoundError

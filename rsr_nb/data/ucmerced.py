@@ -6,8 +6,6 @@ that CMIR-NET pairs with the images; read from the official layout under `RSR_DA
 # %% ../../nbs/data/05_data.ucmerced.ipynb #1f803276
 from __future__ import annotations
 
-import os
-import re
 import textwrap
 from collections import Counter
 from pathlib import Path

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch
