@@ -16,22 +16,34 @@ from .core import get_device, progress
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SmallCNN', 'MLPEncoder', 'load_imagenet_backbone', 'imagenet_features']
 
-# %% ../nbs/shared/12_backbones.ipynb #7217f7c2
+# %% ../nbs/shared/12_backbones.ipynb #0f3c1fd5
 class SmallCNN(nn.Module):
     "conv(3x3)-BN-ReLU blocks with 2x2 max-pooling down to about 4 pixels, global average pool, linear to `feat_dim`."
 
-    def __init__(self, in_channels: int, input_size: int, feat_dim: int = 128, width: int = 32):
+    def __init__(
+        self,
+        in_channels: int,  # bands of the input tiles
+        input_size: int,  # tile side in pixels; sets the depth (poolings down to about 4 pixels)
+        feat_dim: int = 128,  # output feature size
+        width: int = 32,  # channels of the first block (doubled twice, then kept)
+        stem_stride: int = 1,  # 2: the first convolution is strided and its block does not pool (faster, same shapes)
+    ):
         super().__init__()
         if in_channels < 1 or input_size < 4 or feat_dim < 1:
             raise ValueError("in_channels, input_size >= 4 and feat_dim must be positive")
+        if stem_stride not in (1, 2):
+            raise ValueError(
+                f"stem_stride must be 1 (convolve, then pool) or 2 (strided convolution), got {stem_stride!r}"
+            )
         layers, ch, size = [], in_channels, input_size
         for i in range(max(1, int(np.log2(input_size / 4)))):
             out = width * 2 ** min(i, 2)
+            strided = i == 0 and stem_stride == 2
             layers += [
-                nn.Conv2d(ch, out, 3, padding=1, bias=False),
+                nn.Conv2d(ch, out, 3, stride=2 if strided else 1, padding=1, bias=False),
                 nn.BatchNorm2d(out),
                 nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
+                *([] if strided else [nn.MaxPool2d(2)]),
             ]
             ch, size = out, size // 2
         layers += [nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
@@ -46,7 +58,7 @@ class SmallCNN(nn.Module):
         x = x.contiguous(memory_format=torch.channels_last)
         return self.proj(self.features(x).mean((2, 3)))
 
-# %% ../nbs/shared/12_backbones.ipynb #71dd8d1c
+# %% ../nbs/shared/12_backbones.ipynb #1d5ab0a2
 class MLPEncoder(nn.Module):
     "Linear-BatchNorm-ReLU-Dropout hidden layers, then a linear layer to `out_dim`."
 
@@ -63,7 +75,7 @@ class MLPEncoder(nn.Module):
             raise ValueError(f"MLPEncoder expects N x {self.in_dim} input, got {tuple(x.shape)}")
         return self.net(x)
 
-# %% ../nbs/shared/12_backbones.ipynb #fa5b43c6
+# %% ../nbs/shared/12_backbones.ipynb #2c3af5e2
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 

@@ -232,12 +232,13 @@ class PairStage1:
 
 
 def dsrsid_stage1(data: PairData, cfg, train_idx, seed: int, device="cpu", out: RunResult | None = None) -> PairStage1:
-    "Stage 1 per modality (a small CNN with the soft-orthogonality term), trained on the pairs `train_idx` only."
+    """Stage 1 per modality (a small CNN with the soft-orthogonality term), trained on the pairs `train_idx` only; the
+    PAN CNN's first convolution is strided (`SmallCNN`'s `stem_stride`: PAN tiles have four times MUL's side)."""
     z, logits, curves = {}, {}, []
-    for key, x, ch in (("pan", data.pan, 1), ("mul", data.mul, 4)):
+    for key, x, ch, stride in (("pan", data.pan, 1, 2), ("mul", data.mul, 4, 1)):  # PAN: a strided stem
         with timed(out if out is not None else RunResult(), f"stage 1 {key.upper()}"):
             model, hist = train_stage1(
-                SmallCNN(ch, x.shape[-1], cfg.feat_dim),
+                SmallCNN(ch, x.shape[-1], cfg.feat_dim, stem_stride=stride),
                 cfg.feat_dim,
                 x[train_idx],
                 data.labels[train_idx],
