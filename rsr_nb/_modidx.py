@@ -943,6 +943,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'rsr_nb.plots._numeric_columns': ('shared/plots.html#_numeric_columns', 'rsr_nb/plots.py'),
                               'rsr_nb.plots._to_numpy': ('shared/plots.html#_to_numpy', 'rsr_nb/plots.py'),
                               'rsr_nb.plots._wrap': ('shared/plots.html#_wrap', 'rsr_nb/plots.py'),
+                              'rsr_nb.plots.class_bars': ('shared/plots.html#class_bars', 'rsr_nb/plots.py'),
                               'rsr_nb.plots.ours_vs_paper': ('shared/plots.html#ours_vs_paper', 'rsr_nb/plots.py'),
                               'rsr_nb.plots.plot_training_curves': ('shared/plots.html#plot_training_curves', 'rsr_nb/plots.py'),
                               'rsr_nb.plots.retrieval_grid': ('shared/plots.html#retrieval_grid', 'rsr_nb/plots.py'),

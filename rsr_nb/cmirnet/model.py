@@ -111,18 +111,21 @@ def extract_features(
     x,  # inputs, NumPy or tensor
     batch_size: int = 256,
     device="cpu",
-    output: str = "features",  # "features" (z) or "logits" (the classifier head's output)
-) -> torch.Tensor:  # N x feat_dim features (or N x n_classes logits), on the CPU
-    "Features z (or the head's logits) of `x` from a trained `Stage1Classifier` (eval mode, batched)."
-    if output not in ("features", "logits"):
-        raise ValueError(f"output must be 'features' or 'logits', got {output!r}")
+    output: str = "features",  # "features" (z), "logits" (the classifier head's output) or "both" (z, logits)
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:  # N x feat_dim z, N x n_classes logits or both; on the CPU
+    """Features z (or the head's logits, or both from one pass) of `x` from a trained `Stage1Classifier` (eval mode,
+    batched)."""
+    if output not in ("features", "logits", "both"):
+        raise ValueError(f"output must be 'features', 'logits' or 'both', got {output!r}")
     x = _as_inputs("x", x)
     dev = get_device(device)
     model = model.to(dev).eval()
     if not len(x):
-        return torch.empty(0)
-    part = 0 if output == "features" else 1
-    return torch.cat([model(x[s : s + batch_size].to(dev))[part].cpu() for s in range(0, len(x), batch_size)])
+        return (torch.empty(0), torch.empty(0)) if output == "both" else torch.empty(0)
+    parts = [model(x[s : s + batch_size].to(dev)) for s in range(0, len(x), batch_size)]
+    z = torch.cat([p[0].cpu() for p in parts])
+    logits = torch.cat([p[1].cpu() for p in parts])
+    return {"features": z, "logits": logits, "both": (z, logits)}[output]
 
 # %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #7c41d8c9
 @dataclass
