@@ -4,14 +4,17 @@ Prints one line per step, the total, and mAP@all (mean ± sd over the seeds) of 
 asserted (the 60 s target is for the papermill command, which adds what the script leaves out).
 
     OMP_NUM_THREADS=2 python benchmarks/bench_run_dsrsid.py [--threads 2] [--no-baselines] [--seeds 0 1 2]
-        [--pan-stem-stride 1] [--pan-width 16] [--mul-stem-stride 2] [--epochs-stage1 10]
+        [--pan-stem-stride 1] [--pan-width 16] [--mul-stem-stride 2] [--epochs-stage1 10] [--pan-epochs 8 --pan-lr 2e-3]
 
 What-ifs (compare their mAPs with the default run's, on the same seeds, before adopting one):
 `--pan-stem-stride 1` is the full-resolution first block the library's PAN CNN had before its strided stem;
 `--pan-width` a narrower PAN CNN (the library's has width 32); `--mul-stem-stride 2` a strided stem for the MUL CNN
-too; `--epochs-stage1` fewer stage-1 epochs for both modalities (the notebook's parameter, default 15).
+too; `--epochs-stage1` fewer stage-1 epochs for both modalities (the notebook's parameter, default 15);
+`--pan-epochs` and `--pan-lr` fewer epochs and another learning rate for the PAN CNN only (the library's are 15 and
+`train_stage1`'s default, 1e-3).
 """
 import argparse
+import inspect
 import os
 import time
 
@@ -28,6 +31,8 @@ def main():
     ap.add_argument("--pan-stem-stride", type=int, default=0, help="what-if: PAN CNN stem stride (0: the library's)")
     ap.add_argument("--mul-stem-stride", type=int, default=0, help="what-if: MUL CNN stem stride (0: the library's)")
     ap.add_argument("--epochs-stage1", type=int, default=0, help="what-if: stage-1 epochs (0: the notebook's)")
+    ap.add_argument("--pan-epochs", type=int, default=0, help="what-if: stage-1 epochs of the PAN CNN only")
+    ap.add_argument("--pan-lr", type=float, default=0.0, help="what-if: stage-1 learning rate of the PAN CNN only")
     a = ap.parse_args()
     os.environ.setdefault("RSR_PROGRESS", "0")
     torch.set_num_threads(a.threads)
@@ -43,8 +48,17 @@ def main():
         used[("PAN" if in_channels == 1 else "MUL")] = f"width {width}, stem stride {stem_stride}"
         return SmallCNN(in_channels, input_size, feat_dim, width=width, stem_stride=stem_stride)
 
+    def stage1(encoder, *args, **kwargs):  # the library's stage-1 training, or the PAN-only what-if
+        if encoder.in_channels == 1:
+            kwargs["epochs"] = a.pan_epochs or kwargs["epochs"]
+            kwargs["lr"] = a.pan_lr or kwargs.get("lr", inspect.signature(train_stage1).parameters["lr"].default)
+            used["PAN"] += f", {kwargs['epochs']} epochs at lr {kwargs['lr']:g}"
+        return train_stage1(encoder, *args, **kwargs)
+
     used = {}
+    train_stage1 = pipelines.train_stage1
     pipelines.SmallCNN = cnn
+    pipelines.train_stage1 = stage1
     options = {"seeds": a.seeds, **({"baselines": []} if a.no_baselines else {})}
     if a.epochs_stage1:
         options["epochs_stage1"] = a.epochs_stage1
