@@ -49,7 +49,7 @@ def main():
         return SmallCNN(in_channels, input_size, feat_dim, width=width, stem_stride=stem_stride)
 
     def stage1(encoder, *args, **kwargs):  # the library's stage-1 training, or the PAN-only what-if
-        if encoder.in_channels == 1:
+        if getattr(encoder, "in_channels", None) == 1:  # the PAN CNN
             kwargs["epochs"] = a.pan_epochs or kwargs["epochs"]
             kwargs["lr"] = a.pan_lr or kwargs.get("lr", inspect.signature(train_stage1).parameters["lr"].default)
             used["PAN"] += f", {kwargs['epochs']} epochs at lr {kwargs['lr']:g}"

@@ -211,6 +211,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                    'rsr_nb/cmirnet/pipelines.py'),
                                           'rsr_nb.cmirnet.pipelines.UCMSpeechExperiment.name': ( 'cmirnet/cmirnet.pipelines.html#ucmspeechexperiment.name',
                                                                                                  'rsr_nb/cmirnet/pipelines.py'),
+                                          'rsr_nb.cmirnet.pipelines._default_workers': ( 'cmirnet/cmirnet.pipelines.html#_default_workers',
+                                                                                         'rsr_nb/cmirnet/pipelines.py'),
                                           'rsr_nb.cmirnet.pipelines.check_ucm_speech_data': ( 'cmirnet/cmirnet.pipelines.html#check_ucm_speech_data',
                                                                                               'rsr_nb/cmirnet/pipelines.py'),
                                           'rsr_nb.cmirnet.pipelines.class_probabilities': ( 'cmirnet/cmirnet.pipelines.html#class_probabilities',

@@ -16,7 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import ScaledTranslation
 
-TAB10 = plt.get_cmap("tab10").colors  # the figures' colour cycle (matplotlib's, and seaborn's default)
+from .core import check_int
+
+TAB10 = plt.get_cmap("tab10").colors  # the figures' colours: matplotlib's default cycle
 
 # %% auto #0
 __all__ = ['TAB10', 'RELEVANT_COLOR', 'IRRELEVANT_COLOR', 'GRID_LEGEND', 'show_image', 'retrieval_grid', 'plot_training_curves',
@@ -357,17 +359,22 @@ def class_bars(
     col_wrap: int = 4,  # panels per row
     panel_size: tuple[float, float] = (3.6, 3.0),  # width and height of one panel, inches
 ) -> Figure:
-    "Bars of `y` per class `x` (mean ± sd over the rows, i.e. seeds), one panel per value of `col`."
+    """Bars of `y` per class `x` (mean ± sd over the rows, i.e. seeds), one panel per value of `col`; a class with no
+    row in a panel gets no bar there, and a class with one row no error bar."""
     d = pd.DataFrame(df)
+    if d.empty:
+        raise ValueError("df has no rows: nothing to draw")
     missing = [c for c in (x, y, col) if c is not None and c not in d.columns]
     if missing:
         raise ValueError(f"columns {missing} are not in df; its columns: {list(d.columns)}")
-    if d.empty:
-        raise ValueError("df has no rows: nothing to draw")
+    gaps = [c for c in (x, col) if c is not None and d[c].isna().any()]
+    if gaps:
+        raise ValueError(f"columns {gaps} have missing values; drop or fill those rows first")
     if not pd.api.types.is_numeric_dtype(d[y]) or pd.api.types.is_bool_dtype(d[y]):
         raise ValueError(f"column {y!r} must hold numbers, got dtype {d[y].dtype}")
-    if isinstance(col_wrap, bool) or not isinstance(col_wrap, int) or col_wrap < 1:
-        raise ValueError(f"col_wrap must be a positive integer, got {col_wrap!r}")
+    check_int("col_wrap", col_wrap)
+    if len(panel_size) != 2 or not all(isinstance(v, (int, float)) and v > 0 for v in panel_size):
+        raise ValueError(f"panel_size must be (width, height) in inches, both positive, got {panel_size!r}")
     panels = list(dict.fromkeys(d[col].tolist())) if col is not None else [None]
     classes = list(dict.fromkeys(d[x].tolist()))
     ncols = min(len(panels), col_wrap)
@@ -387,7 +394,7 @@ def class_bars(
             np.arange(len(classes)),
             g["mean"].to_numpy(dtype=float),
             0.8,
-            yerr=g["std"].fillna(0).to_numpy(dtype=float),
+            yerr=g["std"].to_numpy(dtype=float),  # NaN (one row): no error bar
             color=TAB10[0],
             error_kw={"ecolor": "0.25", "capsize": 2, "linewidth": 1},
         )
