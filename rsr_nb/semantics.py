@@ -328,7 +328,7 @@ def best_matching(
     starts = [np.eye(n), "barycenter"] + [np.eye(n)[rng.permutation(n)] for _ in range(restarts)]
     best = None
     for P0 in starts:
-        res = quadratic_assignment(A, B, method="faq", options={"maximize": True, "P0": P0})
+        res = quadratic_assignment(A, B, method="faq", options={"maximize": True, "P0": P0, "rng": rng})
         guess = np.column_stack([np.arange(n), res.col_ind])
         res = quadratic_assignment(A, B, method="2opt", options={"maximize": True, "partial_guess": guess, "rng": rng})
         if best is None or res.fun > best.fun + 1e-9:
@@ -411,7 +411,7 @@ def check_structure_alignment(
         _report_misaligned(bad, errors, "similarity-profile")
     return table, summary
 
-# %% ../nbs/semantics/21_semantics.ipynb #a8d58dc2
+# %% ../nbs/semantics/21_semantics.ipynb #bdc9759d
 def class_graph(
     vectors: np.ndarray | ClassVectors,  # n x d class vectors
     method: str = "knn",  # "knn" (k most similar per class, symmetrised) or "threshold" (similarity >= threshold)
@@ -465,7 +465,7 @@ def normalized_adjacency(
     out = (inv[:, None] * a * inv[None, :]).astype(np.float32)
     return torch.from_numpy(out).to(A.device) if is_torch else out
 
-# %% ../nbs/semantics/21_semantics.ipynb #af4f899a
+# %% ../nbs/semantics/21_semantics.ipynb #8208798f
 def _classical_mds(D: np.ndarray, dims: int = 2) -> np.ndarray:
     "Classical (Torgerson) MDS of a distance matrix."
     n = len(D)
