@@ -1,10 +1,13 @@
 """The parts of the main job's time that README's Benchmarks section explains beyond the library's own steps
 (`bench_run_dsrsid.py` times those): how fast the PAN CNN's convolutions run on this machine, with the backends and
-layouts PyTorch offers, and what papermill and the Jupyter kernel cost around the notebook. Prints figures; asserts
-nothing.
+layouts PyTorch offers; what papermill, the Jupyter kernel and torch's own lazy imports cost around the notebook; and
+what glibc's allocator costs the PAN CNN's training with its default settings and with `core.keep_freed_memory` (in
+fresh processes, in turn). Prints figures; asserts nothing.
 
-    python benchmarks/bench_main_job_overheads.py [--threads 2] [--reps 10]
+    python benchmarks/bench_main_job_overheads.py [--threads 2] [--reps 10] [--pairs 3]
+        [--only convs papermill kernel dynamo memory]
 """
+
 import argparse
 import re
 import subprocess
@@ -50,6 +53,41 @@ def seconds(code):
     return time.perf_counter() - t
 
 
+# Stage-1 training of the library's PAN CNN on 640 PAN tiles of the main job's twin (rendered as the notebook does, so
+# that the heap holds what it holds there), one warm-up epoch, then `epochs` timed ones; argv[1] "defaults" keeps
+# glibc's settings (the library's hook says it already decided), "keep" lets `fit` call keep_freed_memory as the
+# library does.
+MEMORY_PROBE = """
+import os, resource, sys, time, torch
+os.environ["RSR_PROGRESS"] = "0"
+import rsr_nb.core
+from rsr_nb.backbones import SmallCNN
+from rsr_nb.cmirnet.model import train_stage1
+from rsr_nb.cmirnet.pipelines import DSRSIDExperiment, load_dsrsid
+torch.set_num_threads(int(sys.argv[2]))
+if sys.argv[1] == "defaults":
+    rsr_nb.core._freed_memory_kept = False
+data = load_dsrsid(DSRSIDExperiment(d_v=64, show_figures=False))
+x, y = data.pan[:640], data.labels[:640]
+train_stage1(SmallCNN(1, 64, 128, stem_stride=2), 128, x, y, 8, epochs=1)
+r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+train_stage1(SmallCNN(1, 64, 128, stem_stride=2), 128, x, y, 8, epochs=int(sys.argv[3]))
+r1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - t
+print(wall, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt)
+"""
+
+
+def memory_probe(mode, threads, epochs):
+    "(wall s, kernel CPU s, page faults) of `epochs` stage-1 PAN epochs in a fresh process."
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, mode, str(threads), str(epochs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [float(v) for v in out.stdout.split()[-3:]]
+
+
 def kernel_shutdown(code):
     "Seconds a Jupyter kernel takes to shut down after running `code`."
     from jupyter_client.manager import start_new_kernel
@@ -66,9 +104,47 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--pairs", type=int, default=3, help="runs of each allocator setting, in turn")
+    ap.add_argument("--epochs", type=int, default=4, help="timed stage-1 PAN epochs per memory run")
+    parts = ("convs", "papermill", "kernel", "dynamo", "memory")
+    ap.add_argument("--only", nargs="+", choices=parts, default=list(parts))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     warnings.filterwarnings("ignore", message="TF32 acceleration")
+    if "convs" in a.only:
+        conv_speeds(a)
+    if "papermill" in a.only:
+        papermill_start()
+    if "kernel" in a.only:
+        for code in ("pass", LIBS, LIBS + "; import gc; gc.freeze()"):
+            print(f"kernel shutdown after {code!r}: {kernel_shutdown(code):.2f} s")
+    if "dynamo" in a.only:
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import torch; import torch._dynamo"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+        cumulative = {m.group(2).strip(): int(m.group(1)) / 1e6 for m in re.finditer(r"\|\s*(\d+) \|(.*)", out)}
+        print(
+            f"import torch._dynamo after torch (torch.optim's first optimizer and use_deterministic_algorithms "
+            f"import it): {cumulative.get('torch._dynamo', float('nan')):.2f} s"
+        )
+    if "memory" in a.only:
+        print(
+            f"stage-1 PAN CNN, {a.epochs} epochs x 640 tiles, {a.threads} threads, fresh processes in turn: "
+            f"s / epoch, kernel CPU s / epoch, page faults / epoch"
+        )
+        runs = {"glibc's defaults": [], "keep_freed_memory": []}
+        for _ in range(a.pairs):
+            for name, mode in (("glibc's defaults", "defaults"), ("keep_freed_memory", "keep")):
+                runs[name].append([v / a.epochs for v in memory_probe(mode, a.threads, a.epochs)])
+        for name, rs in runs.items():
+            cells = "; ".join(f"{w:.2f} s, {k:.2f} s, {f:,.0f}" for w, k, f in rs)
+            print(f"  {name:18s} {cells}")
+
+
+def conv_speeds(a):
     print(f"PAN CNN convolutions, batch 64, {a.threads} threads: GFLOP/s forward / backward")
     for mkldnn in (True, False):
         with torch.backends.mkldnn.flags(enabled=mkldnn):
@@ -81,16 +157,19 @@ def main():
     print(f"  stage-1 PAN training, 15 epochs x 640 tiles, fwd + bwd: {per_tile * 640 * 15 / 1e12:.1f} TFLOP")
     layers = [f"{ci}->{co} at {s}x{s}{' stride 2' if st == 2 else ''}" for ci, co, s, st in PAN_CONVS]
     print("  layers:", ", ".join(layers))
+
+
+def papermill_start():
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import papermill"], capture_output=True, text=True, check=True
     ).stderr
     cumulative = {m.group(2).strip(): int(m.group(1)) / 1e6 for m in re.finditer(r"\|\s*(\d+) \|(.*)", out)}
-    print(f"import papermill: {cumulative.get('papermill', float('nan')):.2f} s, of which rfc3987_syntax "
-          f"{cumulative.get('rfc3987_syntax', 0.0):.2f} s (jsonschema's optional IRI checker)")
+    print(
+        f"import papermill: {cumulative.get('papermill', float('nan')):.2f} s, of which rfc3987_syntax "
+        f"{cumulative.get('rfc3987_syntax', 0.0):.2f} s (jsonschema's optional IRI checker)"
+    )
     plain, no_exit = seconds(LIBS), seconds(LIBS + "; import os; os._exit(0)")
     print(f"python -c '{LIBS}': {plain:.2f} s; skipping the interpreter's exit (os._exit): {no_exit:.2f} s")
-    for code in ("pass", LIBS, LIBS + "; import gc; gc.freeze()"):
-        print(f"kernel shutdown after {code!r}: {kernel_shutdown(code):.2f} s")
 
 
 if __name__ == "__main__":

@@ -274,6 +274,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'rsr_nb.core.check_seeds': ('foundation/core.html#check_seeds', 'rsr_nb/core.py'),
                              'rsr_nb.core.data_root': ('foundation/core.html#data_root', 'rsr_nb/core.py'),
                              'rsr_nb.core.get_device': ('foundation/core.html#get_device', 'rsr_nb/core.py'),
+                             'rsr_nb.core.keep_freed_memory': ('foundation/core.html#keep_freed_memory', 'rsr_nb/core.py'),
                              'rsr_nb.core.progress': ('foundation/core.html#progress', 'rsr_nb/core.py'),
                              'rsr_nb.core.seed_everything': ('foundation/core.html#seed_everything', 'rsr_nb/core.py'),
                              'rsr_nb.core.to_jsonable': ('foundation/core.html#to_jsonable', 'rsr_nb/core.py'),
