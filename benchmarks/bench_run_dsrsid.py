@@ -5,14 +5,18 @@ asserted (the 60 s target is for the papermill command, which adds what the scri
 
     OMP_NUM_THREADS=2 python benchmarks/bench_run_dsrsid.py [--threads 2] [--no-baselines] [--seeds 0 1 2]
         [--pan-stem-stride 1] [--pan-width 16] [--mul-stem-stride 2] [--epochs-stage1 10] [--pan-epochs 8 --pan-lr 2e-3]
+        [--pan-space-to-depth]
 
 What-ifs (compare their mAPs with the default run's, on the same seeds, before adopting one):
 `--pan-stem-stride 1` is the full-resolution first block the library's PAN CNN had before its strided stem;
 `--pan-width` a narrower PAN CNN (the library's has width 32); `--mul-stem-stride 2` a strided stem for the MUL CNN
 too; `--epochs-stage1` fewer stage-1 epochs for both modalities (the notebook's parameter, default 15);
 `--pan-epochs` and `--pan-lr` fewer epochs and another learning rate for the PAN CNN only (the library's are 15 and
-`train_stage1`'s default, 1e-3).
+`train_stage1`'s default, 1e-3); `--pan-space-to-depth` cuts each PAN tile into 4 x 4 blocks stacked as 16 channels on
+MUL's grid (`nn.PixelUnshuffle(4)`, as space-to-depth stems do) and gives it the MUL CNN's shape, at about a tenth
+of the PAN CNN's work.
 """
+
 import argparse
 import inspect
 import os
@@ -33,6 +37,7 @@ def main():
     ap.add_argument("--epochs-stage1", type=int, default=0, help="what-if: stage-1 epochs (0: the notebook's)")
     ap.add_argument("--pan-epochs", type=int, default=0, help="what-if: stage-1 epochs of the PAN CNN only")
     ap.add_argument("--pan-lr", type=float, default=0.0, help="what-if: stage-1 learning rate of the PAN CNN only")
+    ap.add_argument("--pan-space-to-depth", action="store_true", help="what-if: PAN as 16 channels on MUL's grid")
     a = ap.parse_args()
     os.environ.setdefault("RSR_PROGRESS", "0")
     torch.set_num_threads(a.threads)
@@ -40,7 +45,20 @@ def main():
     from rsr_nb.cmirnet import pipelines
     from rsr_nb.cmirnet.pipelines import DSRSIDExperiment, load_dsrsid, run_dsrsid
 
+    class SpaceToDepth(torch.nn.Module):  # what-if: PAN tiles as 16 channels on MUL's grid, then a MUL-shaped CNN
+        def __init__(self, in_channels, input_size, feat_dim):
+            super().__init__()
+            self.in_channels, self.feat_dim = in_channels, feat_dim
+            self.unshuffle = torch.nn.PixelUnshuffle(4)
+            self.cnn = SmallCNN(16 * in_channels, input_size // 4, feat_dim)
+
+        def forward(self, x):
+            return self.cnn(self.unshuffle(x))
+
     def cnn(in_channels, input_size, feat_dim=128, width=32, stem_stride=1):  # the library's choice, or the what-if
+        if in_channels == 1 and a.pan_space_to_depth:
+            used["PAN"] = f"space-to-depth (16 x {input_size // 4} x {input_size // 4}), then width {width}, stride 1"
+            return SpaceToDepth(in_channels, input_size, feat_dim)
         if in_channels == 1:  # the PAN CNN
             width, stem_stride = a.pan_width or width, a.pan_stem_stride or stem_stride
         else:

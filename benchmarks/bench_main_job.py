@@ -1,0 +1,112 @@
+"""README's first command itself, `papermill nbs/run_dsrsid.ipynb out.ipynb -p d_v 64`, run `--runs` times (its
+results file goes to a temporary folder): wall time from start to exit, and where it went, from papermill's record of
+each cell's duration, grouped as README's table groups them. With `--against COMMIT`, the runs alternate with that
+commit's code (checked out in a temporary git worktree and put first on PYTHONPATH), so that a change is compared
+with the code before it under the same machine load; this machine's speed drifts too much from hour to hour for any
+other comparison. Prints figures; asserts nothing.
+
+    python benchmarks/bench_main_job.py [--runs 3] [--against COMMIT]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# the notebook's code cells, grouped by their first line: (group, a string its source starts with or contains)
+GROUPS = [
+    (
+        "parameters and check (imports torch, the library, scikit-learn)",
+        "from rsr_nb.cmirnet.pipelines import DSRSIDExp",
+    ),
+    ("rendering the twin", "data = load_dsrsid(cfg)"),
+    ("training and scoring", "run = run_dsrsid(cfg, data)"),
+    ("figure: per-class AP", "class_bars("),
+    ("figure: top-5 grid", "retrieval_grid("),
+    ("figure: training curves", "plot_training_curves("),
+]
+
+
+def run_once(repo: Path, out: Path) -> dict:
+    "One papermill run of `repo`'s notebook with `repo`'s code; wall seconds and seconds per group."
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(repo / "nbs" / "run_dsrsid.ipynb"),
+            str(out / "out.ipynb"),
+            "-p",
+            "d_v",
+            "64",
+            "-p",
+            "out_dir",
+            str(out),
+            "--cwd",
+            str(repo / "nbs"),
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    wall = time.perf_counter() - started
+    cells = [c for c in json.loads((out / "out.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
+    times = {name: 0.0 for name, _ in GROUPS}
+    times["other cells"] = 0.0
+    for c in cells:
+        src, took = "".join(c["source"]), c["metadata"].get("papermill", {}).get("duration") or 0.0
+        group = next((name for name, key in GROUPS if key in src), "other cells")
+        times[group] += took
+    times["outside the cells (papermill, kernel start and exit)"] = wall - sum(times.values())
+    return {"wall": wall, **times}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3, help="runs of the current code (and of COMMIT's, in turn)")
+    ap.add_argument("--against", default="", help="a commit whose code runs in turn with the current code")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        codes = {"current": ROOT}
+        if a.against:
+            old = tmp / "against"
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(old), a.against], check=True
+            )
+            codes[a.against] = old
+        runs = {name: [] for name in codes}
+        try:
+            for i in range(a.runs):
+                for name, repo in codes.items():
+                    out = tmp / f"{name}-{i}"
+                    out.mkdir()
+                    runs[name].append(run_once(repo, out))
+                    print(f"run {i + 1}, {name}: {runs[name][-1]['wall']:.1f} s", flush=True)
+        finally:
+            if a.against:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=True)
+    for name, rs in runs.items():
+        walls = [r["wall"] for r in rs]
+        print(
+            f"\n{name}: {len(rs)} runs, wall {min(walls):.1f}-{max(walls):.1f} s, median {statistics.median(walls):.1f} s"
+        )
+        print("  " + ", ".join(f"{w:.1f}" for w in walls))
+        for key in rs[0]:
+            if key != "wall":
+                vals = [r[key] for r in rs]
+                print(f"  {key:56s} {min(vals):5.1f}-{max(vals):5.1f} s")
+
+
+if __name__ == "__main__":
+    main()
