@@ -1,9 +1,10 @@
 """README's first command itself, `papermill nbs/run_dsrsid.ipynb out.ipynb -p d_v 64`, run `--runs` times (its
 results file goes to a temporary folder): wall time from start to exit, and where it went, from papermill's record of
 each cell's duration, grouped as README's table groups them. With `--against COMMIT`, the runs alternate with that
-commit's code (checked out in a temporary git worktree and put first on PYTHONPATH), so that a change is compared
-with the code before it under the same machine load; this machine's speed drifts too much from hour to hour for any
-other comparison. Prints figures; asserts nothing.
+commit's code (checked out in a temporary git worktree, byte-compiled, and put first on PYTHONPATH) in the order
+AB BA AB ..., so that neither code always runs first; this machine's speed drifts too much from hour to hour for any
+other comparison. If the script is killed, `git worktree prune` forgets the worktree it left. Prints figures; asserts
+nothing.
 
     python benchmarks/bench_main_job.py [--runs 3] [--against COMMIT]
 """
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# the notebook's code cells, grouped by their first line: (group, a string its source starts with or contains)
+# the notebook's code cells, grouped by a string their source contains
 GROUPS = [
     (
         "parameters and check (imports torch, the library, scikit-learn)",
@@ -31,43 +32,27 @@ GROUPS = [
     ("figure: top-5 grid", "retrieval_grid("),
     ("figure: training curves", "plot_training_curves("),
 ]
+OUTSIDE = "outside the cells (papermill, kernel start and exit)"
 
 
 def run_once(repo: Path, out: Path) -> dict:
     "One papermill run of `repo`'s notebook with `repo`'s code; wall seconds and seconds per group."
-    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    path = os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH", "")) if p)
+    command = [sys.executable, "-m", "papermill", str(repo / "nbs" / "run_dsrsid.ipynb"), str(out / "out.ipynb")]
+    command += ["-p", "d_v", "64", "-p", "out_dir", str(out), "--cwd", str(repo / "nbs"), "--log-level", "WARNING"]
     started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "papermill",
-            str(repo / "nbs" / "run_dsrsid.ipynb"),
-            str(out / "out.ipynb"),
-            "-p",
-            "d_v",
-            "64",
-            "-p",
-            "out_dir",
-            str(out),
-            "--cwd",
-            str(repo / "nbs"),
-            "--log-level",
-            "WARNING",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    done = subprocess.run(command, check=False, env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"papermill failed for {repo}:\n{done.stderr[-3000:]}")
     cells = [c for c in json.loads((out / "out.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
     times = {name: 0.0 for name, _ in GROUPS}
     times["other cells"] = 0.0
     for c in cells:
         src, took = "".join(c["source"]), c["metadata"].get("papermill", {}).get("duration") or 0.0
-        group = next((name for name, key in GROUPS if key in src), "other cells")
-        times[group] += took
-    times["outside the cells (papermill, kernel start and exit)"] = wall - sum(times.values())
+        times[next((name for name, key in GROUPS if key in src), "other cells")] += took
+    times[OUTSIDE] = wall - sum(times.values())
+    times["the three figures together"] = sum(v for k, v in times.items() if k.startswith("figure:"))
     return {"wall": wall, **times}
 
 
@@ -79,28 +64,31 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         codes = {"current": ROOT}
+        old = tmp / "against"
         if a.against:
-            old = tmp / "against"
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(old), a.against], check=True
-            )
+            git = ["git", "-C", str(ROOT), "worktree"]
+            subprocess.run(git + ["add", "-q", "--detach", str(old), a.against], check=True)
             codes[a.against] = old
         runs = {name: [] for name in codes}
         try:
+            if a.against:
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(old / "rsr_nb")], check=True)
             for i in range(a.runs):
-                for name, repo in codes.items():
+                order = list(codes.items())
+                for name, repo in order if i % 2 == 0 else order[::-1]:  # neither code always goes first
                     out = tmp / f"{name}-{i}"
                     out.mkdir()
                     runs[name].append(run_once(repo, out))
                     print(f"run {i + 1}, {name}: {runs[name][-1]['wall']:.1f} s", flush=True)
         finally:
             if a.against:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=True)
+                gone = subprocess.run(git + ["remove", "--force", str(old)], check=False)
+                if gone.returncode:
+                    print(f"could not remove the worktree {old}: run `git worktree prune`", file=sys.stderr)
     for name, rs in runs.items():
         walls = [r["wall"] for r in rs]
-        print(
-            f"\n{name}: {len(rs)} runs, wall {min(walls):.1f}-{max(walls):.1f} s, median {statistics.median(walls):.1f} s"
-        )
+        median = statistics.median(walls)
+        print(f"\n{name}: {len(rs)} runs, wall {min(walls):.1f}-{max(walls):.1f} s, median {median:.1f} s")
         print("  " + ", ".join(f"{w:.1f}" for w in walls))
         for key in rs[0]:
             if key != "wall":

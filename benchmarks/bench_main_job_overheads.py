@@ -9,6 +9,7 @@ fresh processes, in turn). Prints figures; asserts nothing.
 """
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -54,19 +55,15 @@ def seconds(code):
 
 
 # Stage-1 training of the library's PAN CNN on 640 PAN tiles of the main job's twin (rendered as the notebook does, so
-# that the heap holds what it holds there), one warm-up epoch, then `epochs` timed ones; argv[1] "defaults" keeps
-# glibc's settings (the library's hook says it already decided), "keep" lets `fit` call keep_freed_memory as the
-# library does.
+# that the heap holds what it holds there), one warm-up epoch, then `epochs` timed ones; run with
+# RSR_KEEP_FREED_MEMORY=0 for glibc's defaults, without it for what `fit` does in the library.
 MEMORY_PROBE = """
 import os, resource, sys, time, torch
 os.environ["RSR_PROGRESS"] = "0"
-import rsr_nb.core
 from rsr_nb.backbones import SmallCNN
 from rsr_nb.cmirnet.model import train_stage1
 from rsr_nb.cmirnet.pipelines import DSRSIDExperiment, load_dsrsid
 torch.set_num_threads(int(sys.argv[2]))
-if sys.argv[1] == "defaults":
-    rsr_nb.core._freed_memory_kept = False
 data = load_dsrsid(DSRSIDExperiment(d_v=64, show_figures=False))
 x, y = data.pan[:640], data.labels[:640]
 train_stage1(SmallCNN(1, 64, 128, stem_stride=2), 128, x, y, 8, epochs=1)
@@ -79,11 +76,15 @@ print(wall, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt)
 
 def memory_probe(mode, threads, epochs):
     "(wall s, kernel CPU s, page faults) of `epochs` stage-1 PAN epochs in a fresh process."
+    env = {k: v for k, v in os.environ.items() if k != "RSR_KEEP_FREED_MEMORY"}
+    if mode == "defaults":
+        env["RSR_KEEP_FREED_MEMORY"] = "0"
     out = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, mode, str(threads), str(epochs)],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     return [float(v) for v in out.stdout.split()[-3:]]
 

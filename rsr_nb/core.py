@@ -67,23 +67,37 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
 
 # %% ../nbs/foundation/00_core.ipynb #769fa975
 _freed_memory_kept: bool | None = None  # keep_freed_memory's answer, decided once per process
+_MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
-def keep_freed_memory() -> bool:  # True where glibc took the settings; False elsewhere (nothing changed)
+def _glibc_malloc():
+    "glibc, when it is the C library and its `malloc` is the one in use (no other allocator preloaded); else None."
+    try:
+        if not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
+            return None
+        libc, process = ctypes.CDLL("libc.so.6"), ctypes.CDLL(None)
+    except (ValueError, OSError, AttributeError):  # no such confstr name, or no loadable libc
+        return None
+
+    def address(lib):
+        return ctypes.cast(lib.malloc, ctypes.c_void_p).value
+
+    return libc if address(libc) == address(process) else None
+
+
+def keep_freed_memory() -> bool:  # True where glibc took the settings; False where nothing was changed
     "Have glibc's `malloc` keep freed memory for reuse instead of returning it to the OS after every training step."
     global _freed_memory_kept
     if _freed_memory_kept is None:
-        _freed_memory_kept = False
-        try:
-            is_glibc = sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
-            libc = ctypes.CDLL("libc.so.6") if is_glibc else None
-        except (ValueError, OSError, AttributeError):  # no such confstr name, or no loadable libc
-            libc = None
+        user_set = any(v in os.environ for v in _MALLOC_ENV) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "")
+        off = user_set or os.environ.get("RSR_KEEP_FREED_MEMORY", "").strip() == "0"
+        libc = None if off else _glibc_malloc()
+        kept = False
         if libc is not None:
             m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt's parameter numbers (malloc.h)
-            mmap_ok = libc.mallopt(m_mmap_threshold, 32 << 20)  # 32 MiB: glibc's largest allowed on 64-bit systems
-            trim_ok = libc.mallopt(m_trim_threshold, 512 << 20)
-            _freed_memory_kept = bool(mmap_ok and trim_ok)
+            # 32 MiB: glibc's largest mmap threshold on 64-bit systems; the trim threshold only once that was taken
+            kept = bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 512 << 20))
+        _freed_memory_kept = kept
     return _freed_memory_kept
 
 # %% ../nbs/foundation/00_core.ipynb #6dfc9126
