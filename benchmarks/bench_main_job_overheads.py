@@ -89,6 +89,12 @@ def memory_probe(mode, threads, epochs):
     return [float(v) for v in out.stdout.split()[-3:]]
 
 
+def import_seconds(code):
+    "Cumulative import seconds per module of `python -X importtime -c code`."
+    err = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True)
+    return {m.group(2).strip(): int(m.group(1)) / 1e6 for m in re.finditer(r"\|\s*(\d+) \|(.*)", err.stderr)}
+
+
 def kernel_shutdown(code):
     "Seconds a Jupyter kernel takes to shut down after running `code`."
     from jupyter_client.manager import start_new_kernel
@@ -120,13 +126,7 @@ def main():
         for code in ("pass", LIBS, LIBS + "; import gc; gc.freeze()"):
             print(f"kernel shutdown after {code!r}: {kernel_shutdown(code):.2f} s")
     if "dynamo" in a.only:
-        out = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import torch; import torch._dynamo"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stderr
-        cumulative = {m.group(2).strip(): int(m.group(1)) / 1e6 for m in re.finditer(r"\|\s*(\d+) \|(.*)", out)}
+        cumulative = import_seconds("import torch; import torch._dynamo")
         print(
             f"import torch._dynamo after torch (torch.optim's first optimizer and use_deterministic_algorithms "
             f"import it): {cumulative.get('torch._dynamo', float('nan')):.2f} s"
@@ -161,10 +161,7 @@ def conv_speeds(a):
 
 
 def papermill_start():
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import papermill"], capture_output=True, text=True, check=True
-    ).stderr
-    cumulative = {m.group(2).strip(): int(m.group(1)) / 1e6 for m in re.finditer(r"\|\s*(\d+) \|(.*)", out)}
+    cumulative = import_seconds("import papermill")
     print(
         f"import papermill: {cumulative.get('papermill', float('nan')):.2f} s, of which rfc3987_syntax "
         f"{cumulative.get('rfc3987_syntax', 0.0):.2f} s (jsonschema's optional IRI checker)"
