@@ -1,6 +1,7 @@
 """The parts of the main job's time that README's Benchmarks section explains beyond the library's own steps
 (`bench_run_dsrsid.py` times those): how fast the PAN CNN's convolutions run on this machine, with the backends and
-layouts PyTorch offers; what papermill, the Jupyter kernel and torch's own lazy imports cost around the notebook; and
+layouts PyTorch offers; what papermill, the Jupyter kernel (its exit with and without `core.skip_final_collection`)
+and torch's own lazy imports cost around the notebook; and
 what glibc's allocator costs the PAN CNN's training with its default settings and with `core.keep_freed_memory` (in
 fresh processes, in turn). Prints figures; asserts nothing.
 
@@ -123,8 +124,16 @@ def main():
     if "papermill" in a.only:
         papermill_start()
     if "kernel" in a.only:
-        for code in ("pass", LIBS, LIBS + "; import gc; gc.freeze()"):
-            print(f"kernel shutdown after {code!r}: {kernel_shutdown(code):.2f} s")
+        quick = "; from rsr_nb.core import skip_final_collection; _ = skip_final_collection()"
+        main_job = LIBS + "; import torch._dynamo"  # the main job's kernel has imported these by its end
+        for what, code in (
+            ("a bare kernel", "pass"),
+            (LIBS, LIBS),
+            (f"{LIBS}, then core.skip_final_collection()", LIBS + quick),
+            (f"{LIBS}; import torch._dynamo (as at the main job's end)", main_job),
+            ("the same, then core.skip_final_collection()", main_job + quick),
+        ):
+            print(f"kernel shutdown after {what}: {kernel_shutdown(code):.2f} s")
     if "dynamo" in a.only:
         cumulative = import_seconds("import torch; import torch._dynamo")
         print(

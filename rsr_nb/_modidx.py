@@ -278,6 +278,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'rsr_nb.core.keep_freed_memory': ('foundation/core.html#keep_freed_memory', 'rsr_nb/core.py'),
                              'rsr_nb.core.progress': ('foundation/core.html#progress', 'rsr_nb/core.py'),
                              'rsr_nb.core.seed_everything': ('foundation/core.html#seed_everything', 'rsr_nb/core.py'),
+                             'rsr_nb.core.skip_final_collection': ('foundation/core.html#skip_final_collection', 'rsr_nb/core.py'),
                              'rsr_nb.core.to_jsonable': ('foundation/core.html#to_jsonable', 'rsr_nb/core.py'),
                              'rsr_nb.core.write_json_atomic': ('foundation/core.html#write_json_atomic', 'rsr_nb/core.py')},
             'rsr_nb.data.base': { 'rsr_nb.data.base.ImageFolderDataset': ('data/data.base.html#imagefolderdataset', 'rsr_nb/data/base.py'),

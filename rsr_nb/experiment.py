@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .baselines import BASELINES, make_baseline
-from .core import check_choice, check_int, check_seeds, get_device, progress
+from .core import check_choice, check_int, check_seeds, get_device, progress, skip_final_collection
 from .metrics import RetrievalProtocol, evaluate_retrieval
 
 # %% auto #0
@@ -79,7 +79,9 @@ class Experiment:
         missing = sorted(known - set(namespace))
         if missing:
             raise ValueError(f"the parameters cell does not define {', '.join(missing)}")
-        return cls(**{k: namespace[k] for k in cls.parameter_names()})
+        cfg = cls(**{k: namespace[k] for k in cls.parameter_names()})
+        skip_final_collection()  # the notebook's kernel will end without Python's last garbage collection (core)
+        return cfg
 
     def params(self) -> dict:
         "The parameters as a plain dict."
