@@ -1,9 +1,8 @@
 """The parts of the main job's time that README's Benchmarks section explains beyond the library's own steps
 (`bench_run_dsrsid.py` times those): how fast the PAN CNN's convolutions run on this machine, with the backends and
 layouts PyTorch offers; what papermill, the Jupyter kernel (its exit with and without `core.skip_final_collection`)
-and torch's own lazy imports cost around the notebook; and
-what glibc's allocator costs the PAN CNN's training with its default settings and with `core.keep_freed_memory` (in
-fresh processes, in turn). Prints figures; asserts nothing.
+and torch's own lazy imports cost around the notebook; and what glibc's allocator costs the PAN CNN's training with
+its default settings and with `core.keep_freed_memory` (in fresh processes, in turn). Prints figures; asserts nothing.
 
     python benchmarks/bench_main_job_overheads.py [--threads 2] [--reps 10] [--pairs 3]
         [--only convs papermill kernel dynamo memory]
