@@ -104,20 +104,28 @@ def keep_freed_memory() -> bool:  # True where glibc took the settings; False wh
     return _freed_memory_kept
 
 # %% ../nbs/foundation/00_core.ipynb #7a2ee920
-_final_collection_skipped = False  # skip_final_collection has registered its exit hook in this process
+_exit_hook_registered = False  # skip_final_collection has registered its exit hook in this process
 
 
-def skip_final_collection() -> bool:  # True where the hook is registered; False outside IPython or when turned off
-    "In an IPython kernel, skip Python's last garbage collection at exit (`gc.freeze` in an `atexit` hook)."
-    global _final_collection_skipped
-    if os.environ.get("RSR_SKIP_FINAL_COLLECTION", "").strip() == "0":
+def _in_ipython_kernel() -> bool:
+    "True in a Jupyter kernel (JupyterLab's, papermill's); False in plain Python, a terminal IPython or nbdev's tests."
+    ipython = sys.modules.get("IPython")  # a kernel has imported it already; importing it here would only cost time
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+        return shell is not None and "IPKernelApp" in shell.config
+    except Exception:
         return False
-    ipython = sys.modules.get("IPython")
-    if ipython is None or ipython.get_ipython() is None:
-        return False  # plain Python: its exit stays as it is
-    if not _final_collection_skipped:
-        atexit.register(gc.freeze)
-        _final_collection_skipped = True
+
+
+def skip_final_collection() -> bool:  # True where the hook is registered; False outside a kernel or when turned off
+    "In a Jupyter kernel, skip Python's last garbage collection at exit (`gc.freeze` in an `atexit` hook)."
+    global _exit_hook_registered
+    if _exit_hook_registered:
+        return True  # registered once; it stays for the rest of the process
+    if os.environ.get("RSR_SKIP_FINAL_COLLECTION", "").strip() == "0" or not _in_ipython_kernel():
+        return False  # the process ends as Python ends it
+    atexit.register(gc.freeze)
+    _exit_hook_registered = True
     return True
 
 # %% ../nbs/foundation/00_core.ipynb #6dfc9126
@@ -177,12 +185,9 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> Path:
 
 # %% ../nbs/foundation/00_core.ipynb #47c8417d
 def _in_notebook_with_widgets() -> bool:
+    if not _in_ipython_kernel():
+        return False
     try:
-        from IPython import get_ipython
-
-        ip = get_ipython()
-        if ip is None or "IPKernelApp" not in ip.config:
-            return False
         import ipywidgets  # noqa: F401
     except Exception:
         return False
