@@ -268,6 +268,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'rsr_nb.core': { 'rsr_nb.core._glibc_malloc': ('foundation/core.html#_glibc_malloc', 'rsr_nb/core.py'),
                              'rsr_nb.core._in_ipython_kernel': ('foundation/core.html#_in_ipython_kernel', 'rsr_nb/core.py'),
                              'rsr_nb.core._in_notebook_with_widgets': ('foundation/core.html#_in_notebook_with_widgets', 'rsr_nb/core.py'),
+                             'rsr_nb.core._switched_off': ('foundation/core.html#_switched_off', 'rsr_nb/core.py'),
                              'rsr_nb.core.as_features': ('foundation/core.html#as_features', 'rsr_nb/core.py'),
                              'rsr_nb.core.as_labels': ('foundation/core.html#as_labels', 'rsr_nb/core.py'),
                              'rsr_nb.core.check_choice': ('foundation/core.html#check_choice', 'rsr_nb/core.py'),

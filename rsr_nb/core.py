@@ -70,6 +70,14 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
 
 # %% ../nbs/foundation/00_core.ipynb #769fa975
 _freed_memory_kept: bool | None = None  # keep_freed_memory's answer, decided once per process
+_OFF = ("0", "false", "no", "off")  # what turns one of the library's RSR_* switches off
+
+
+def _switched_off(name: str) -> bool:
+    "Whether the environment variable `name` turns its switch off (0, false, no or off, in any case)."
+    return os.environ.get(name, "").strip().lower() in _OFF
+
+
 _MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
@@ -93,7 +101,7 @@ def keep_freed_memory() -> bool:  # True where glibc took the settings; False wh
     global _freed_memory_kept
     if _freed_memory_kept is None:
         user_set = any(v in os.environ for v in _MALLOC_ENV) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "")
-        off = user_set or os.environ.get("RSR_KEEP_FREED_MEMORY", "").strip() == "0"
+        off = user_set or _switched_off("RSR_KEEP_FREED_MEMORY")
         libc = None if off else _glibc_malloc()
         kept = False
         if libc is not None:
@@ -122,7 +130,7 @@ def skip_final_collection() -> bool:  # True where the hook is registered; False
     global _exit_hook_registered
     if _exit_hook_registered:
         return True  # registered once; it stays for the rest of the process
-    if os.environ.get("RSR_SKIP_FINAL_COLLECTION", "").strip() == "0" or not _in_ipython_kernel():
+    if _switched_off("RSR_SKIP_FINAL_COLLECTION") or not _in_ipython_kernel():
         return False  # the process ends as Python ends it
     atexit.register(gc.freeze)
     _exit_hook_registered = True
@@ -204,7 +212,7 @@ def progress(
 ):
     "A tqdm progress bar that suits where it runs (terminal, JupyterLab, papermill); `RSR_PROGRESS=0` disables it."
     if disable is None:
-        disable = os.environ.get("RSR_PROGRESS", "1") in ("0", "false", "False", "no")
+        disable = _switched_off("RSR_PROGRESS")
     if _in_notebook_with_widgets():
         from tqdm.notebook import tqdm as _tqdm
     else:
