@@ -63,12 +63,12 @@ os.environ["RSR_PROGRESS"] = "0"
 from rsr_nb.backbones import SmallCNN
 from rsr_nb.cmirnet.model import train_stage1
 from rsr_nb.cmirnet.pipelines import DSRSIDExperiment, load_dsrsid
-torch.set_num_threads(int(sys.argv[2]))
+torch.set_num_threads(int(sys.argv[1]))
 data = load_dsrsid(DSRSIDExperiment(d_v=64, show_figures=False))
 x, y = data.pan[:640], data.labels[:640]
 train_stage1(SmallCNN(1, 64, 128, stem_stride=2), 128, x, y, 8, epochs=1)
 r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-train_stage1(SmallCNN(1, 64, 128, stem_stride=2), 128, x, y, 8, epochs=int(sys.argv[3]))
+train_stage1(SmallCNN(1, 64, 128, stem_stride=2), 128, x, y, 8, epochs=int(sys.argv[2]))
 r1, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - t
 print(wall, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt)
 """
@@ -80,7 +80,7 @@ def memory_probe(mode, threads, epochs):
     if mode == "defaults":
         env["RSR_KEEP_FREED_MEMORY"] = "0"
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_PROBE, mode, str(threads), str(epochs)],
+        [sys.executable, "-c", MEMORY_PROBE, str(threads), str(epochs)],
         capture_output=True,
         text=True,
         check=True,
