@@ -1,6 +1,6 @@
 """README's first command itself, `papermill nbs/run_dsrsid.ipynb out.ipynb -p d_v 64`, run `--runs` times (its
 results file goes to a temporary folder): wall time from start to exit, and where it went, from papermill's record of
-each cell's duration, grouped as README's table groups them. With `--against COMMIT`, the runs alternate with that
+each cell's duration, grouped as benchmarks/README.md's table groups them. With `--against COMMIT`, the runs alternate with that
 commit's code (checked out in a temporary git worktree, byte-compiled, and put first on PYTHONPATH) in the order
 AB BA AB ..., so that neither code always runs first; this machine's speed drifts too much from hour to hour for any
 other comparison. If the script is killed, `git worktree prune` forgets the worktree it left. Prints figures; asserts

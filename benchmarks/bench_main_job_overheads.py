@@ -1,8 +1,9 @@
-"""The parts of the main job's time that README's Benchmarks section explains beyond the library's own steps
+"""The parts of the main job's time that benchmarks/README.md explains beyond the library's own steps
 (`bench_run_dsrsid.py` times those): how fast the PAN CNN's convolutions run on this machine, with the backends and
 layouts PyTorch offers; what papermill, the Jupyter kernel (its exit with and without `core.skip_final_collection`)
 and torch's own lazy imports cost around the notebook; and what glibc's allocator costs the PAN CNN's training with
-its default settings and with `core.keep_freed_memory` (in fresh processes, in turn). Prints figures; asserts nothing.
+its default settings and with `core.keep_freed_memory` (in fresh processes, in turn). The library never calls those two
+process-wide settings itself; this script opts in to measure them. Prints figures; asserts nothing.
 
     python benchmarks/bench_main_job_overheads.py [--threads 2] [--reps 10] [--pairs 3]
         [--only convs papermill kernel dynamo memory]
@@ -64,6 +65,9 @@ from rsr_nb.backbones import SmallCNN
 from rsr_nb.cmirnet.model import train_stage1
 from rsr_nb.cmirnet.pipelines import DSRSIDExperiment, load_dsrsid
 torch.set_num_threads(int(sys.argv[1]))
+if sys.argv[3] == "keep":  # the library never calls it: this benchmark opts in explicitly
+    from rsr_nb.core import keep_freed_memory
+    assert keep_freed_memory(), "glibc did not take the setting (another allocator, or malloc settings in the env)"
 data = load_dsrsid(DSRSIDExperiment(d_v=64, show_figures=False))
 x, y = data.pan[:640], data.labels[:640]
 train_stage1(SmallCNN(1, 64, 128, stem_stride=2), 128, x, y, 8, epochs=1)
@@ -77,10 +81,8 @@ print(wall, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt)
 def memory_probe(mode, threads, epochs):
     "(wall s, kernel CPU s, page faults) of `epochs` stage-1 PAN epochs in a fresh process."
     env = {k: v for k, v in os.environ.items() if k != "RSR_KEEP_FREED_MEMORY"}
-    if mode == "defaults":
-        env["RSR_KEEP_FREED_MEMORY"] = "0"
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_PROBE, str(threads), str(epochs)],
+        [sys.executable, "-c", MEMORY_PROBE, str(threads), str(epochs), mode],
         capture_output=True,
         text=True,
         check=True,

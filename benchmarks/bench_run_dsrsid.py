@@ -1,7 +1,7 @@
 """Time README's first command, `papermill nbs/run_dsrsid.ipynb out.ipynb -p d_v 64`, step by step: the same library
 calls on the same defaults (twin, 1 seed, every baseline), without the notebook's kernel start, imports and figures.
 Prints one line per step, the total, and mAP@all (mean ± sd over the seeds) of the rows a what-if can move; nothing
-asserted (the 60 s target is for the papermill command, which adds what the script leaves out).
+asserted (the papermill command adds what the script leaves out: see benchmarks/README.md).
 
     OMP_NUM_THREADS=2 python benchmarks/bench_run_dsrsid.py [--threads 2] [--no-baselines] [--seeds 0 1 2]
         [--pan-stem-stride 1] [--pan-width 16] [--mul-stem-stride 2] [--epochs-stage1 10] [--pan-epochs 8 --pan-lr 2e-3]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import keep_freed_memory, progress
+from .core import progress
 
 # %% auto #0
 __all__ = ['tensor_batches', 'fit']
@@ -54,7 +54,6 @@ def fit(
     "Train `modules` with Adam for `epochs`; returns the per-epoch mean of each loss term."
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer (an untrained model is not a result), got {epochs!r}")
-    keep_freed_memory()  # reuse each step's activations' memory (glibc); the arithmetic is unchanged
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     for m in modules:

@@ -45,10 +45,10 @@ def test_notebooks_are_clean_and_run_notebooks_have_parameters():
             assert not any("default_exp" in "".join(c["source"]) for c in code), f"{p.name}: run notebooks are not exported"
 
 
-def test_readme_results_are_generated_from_results_files():
-    from rsr_nb.report import update_readme
-    assert update_readme(ROOT / "README.md", ROOT / "results", check=True), \
-        "README's results section differs from what `python tools/readme_results` writes from results/: run it"
+def test_results_md_and_findings_are_generated_from_results_files():
+    from rsr_nb.report import update_results
+    stale = update_results(ROOT, check=True)
+    assert not stale, f"{stale} differ from what `python tools/results_md` writes from results/: run it"
 
 
 def test_no_file_cites_anything_outside_the_repository():

@@ -225,7 +225,7 @@ class CMIRNetDiagnosis(Experiment):
     epochs: int = 60
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
-    out_dir: str = "results"
+    out_dir: str = "runs"  # an untracked folder; the committed results/ only by rsr-reproduce or -p out_dir results
     show_figures: bool = True
 
     def check(self):

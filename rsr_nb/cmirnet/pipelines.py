@@ -146,7 +146,7 @@ class DSRSIDExperiment(Experiment):
     baselines: list = field(default_factory=lambda: list(ALL_BASELINES))
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
-    out_dir: str = "results"
+    out_dir: str = "runs"  # an untracked folder; the committed results/ only by rsr-reproduce or -p out_dir results
     show_figures: bool = True
 
     def check(self):
@@ -376,7 +376,7 @@ class UCMSpeechExperiment(Experiment):
     baselines: list = field(default_factory=lambda: list(ALL_BASELINES))
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
-    out_dir: str = "results"
+    out_dir: str = "runs"  # an untracked folder; the committed results/ only by rsr-reproduce or -p out_dir results
     show_figures: bool = True
 
     def check(self):
@@ -700,7 +700,7 @@ class AblationExperiment(Experiment):
     alpha_grid: list = field(default_factory=lambda: [0.0, 0.01, 0.1, 1.0])
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
-    out_dir: str = "results"
+    out_dir: str = "runs"  # an untracked folder; the committed results/ only by rsr-reproduce or -p out_dir results
     show_figures: bool = True
 
     def check(self):
@@ -830,7 +830,7 @@ class LambdaSelection(Experiment):
     epochs: int = 60
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
-    out_dir: str = "results"
+    out_dir: str = "runs"  # an untracked folder; the committed results/ only by rsr-reproduce or -p out_dir results
 
     def check(self):
         super().check()

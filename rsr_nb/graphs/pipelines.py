@@ -69,7 +69,7 @@ class GraphExperiment(Experiment):
     cache_dir: str = ""  # graph cache; empty: $RSR_CACHE/graphs or ~/.cache/rsr_nb/graphs
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
-    out_dir: str = "results"
+    out_dir: str = "runs"  # an untracked folder; the committed results/ only by rsr-reproduce or -p out_dir results
     show_figures: bool = True
 
     def check(self):

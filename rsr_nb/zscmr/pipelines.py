@@ -403,7 +403,7 @@ class ZeroShotExperiment(Experiment):
     ablation: bool = True  # also train the ablation rows
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
-    out_dir: str = "results"
+    out_dir: str = "runs"  # an untracked folder; the committed results/ only by rsr-reproduce or -p out_dir results
     show_figures: bool = True
 
     def check(self):
