@@ -8,6 +8,7 @@ and split. The run notebooks (`nbs/run_*.ipynb`) stay short by calling these."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import shlex
 import time
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from .baselines import BASELINES, make_baseline
-from .core import check_choice, check_int, check_seeds, get_device, progress, skip_final_collection
+from .core import check_choice, check_int, check_seeds, get_device, progress
 from .metrics import RetrievalProtocol, evaluate_retrieval
 
 # %% auto #0
@@ -59,6 +60,22 @@ class Experiment:
         return [f.name for f in fields(cls)]
 
     @classmethod
+    def unknown_parameters(cls, names) -> ValueError:
+        "The error for parameters `names` that the experiment lacks: each with the closest known name(s), if any."
+        known = cls.parameter_names()
+        lower = {k.lower(): k for k in known}
+
+        def hint(name):
+            close = [lower[c] for c in difflib.get_close_matches(str(name).lower(), list(lower), n=3, cutoff=0.6)]
+            return f"{name} (did you mean {' or '.join(close)}?)" if close else str(name)
+
+        return ValueError(
+            f"unknown parameter(s) {', '.join(hint(n) for n in names)} for {cls.notebook or cls.__name__}; "
+            f"known parameters: {', '.join(known)} "
+            f"(`papermill --help-notebook {cls.notebook}` lists them with their meaning)"
+        )
+
+    @classmethod
     def from_notebook(cls, namespace: dict) -> "Experiment":
         "Build from a run notebook's variables (`globals()`); any unknown parameter stops the run with the known names."
         known = set(cls.parameter_names())
@@ -71,16 +88,31 @@ class Experiment:
         }
         unknown = sorted(user - known)
         if unknown:
-            raise ValueError(
-                f"unknown parameter(s) {', '.join(unknown)} for {cls.notebook or cls.__name__}; "
-                f"known parameters: {', '.join(cls.parameter_names())} "
-                f"(`papermill --help-notebook {cls.notebook}` lists them with their meaning)"
-            )
+            raise cls.unknown_parameters(unknown)
         missing = sorted(known - set(namespace))
         if missing:
             raise ValueError(f"the parameters cell does not define {', '.join(missing)}")
-        cfg = cls(**{k: namespace[k] for k in cls.parameter_names()})
-        skip_final_collection()  # the notebook's kernel will end without Python's last garbage collection (core)
+        return cls(**{k: namespace[k] for k in cls.parameter_names()})
+
+    @classmethod
+    def unchecked(cls, params: dict | None = None) -> "Experiment":
+        """The experiment with `params` over the defaults, not checked (the data need not be present): for its `name`,
+        the results file's stem, and its `params()`, e.g. to find the recorded run of a job before it starts."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(cls.parameter_names()))
+        if unknown:
+            raise cls.unknown_parameters(unknown)
+        cfg = cls.__new__(cls)
+        for f in fields(cls):
+            if f.name in params:
+                v = params[f.name]
+            elif f.default is not dataclasses.MISSING:
+                v = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                v = f.default_factory()
+            else:
+                raise ValueError(f"{cls.__name__}.{f.name} has no default: give it in `params`")
+            object.__setattr__(cfg, f.name, v)
         return cfg
 
     def params(self) -> dict:

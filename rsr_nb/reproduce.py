@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +28,9 @@ import yaml
 from .core import data_root, write_json_atomic
 
 # %% auto #0
-__all__ = ['ROOT', 'UCM', 'PRESETS', 'Job', 'preset_jobs', 'code_version', 'job_key', 'Outcome', 'stop_process_tree',
-           'up_to_date', 'run_job', 'run_jobs', 'write_report', 'main']
+__all__ = ['ROOT', 'UCM', 'PRESETS', 'PRESET_HELP', 'Job', 'preset_jobs', 'code_version', 'job_key', 'Outcome',
+           'stop_process_tree', 'up_to_date', 'run_job', 'experiment_name', 'estimate', 'run_jobs', 'write_report',
+           'help_epilog', 'main']
 
 # %% ../nbs/shared/24_reproduce.ipynb #5ecb6bda
 ROOT = Path(importlib.import_module("rsr_nb").__file__).resolve().parents[1]  # the project (editable install)
@@ -225,7 +227,9 @@ def run_job(job: Job, out: Path, threads: int = 1, force: bool = False, root: Pa
     if proc.returncode == 0:
         os.replace(tmp, final)
         (out / f"{job.name}.failed.ipynb").unlink(missing_ok=True)
-        write_json_atomic(done, {"key": key, "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json_atomic(
+            done, {"key": key, "seconds": seconds, "threads": threads, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        )
         return Outcome(job.name, "done", seconds)
     detail = _failed_cell(tmp) if tmp.exists() else (log or "").strip().splitlines()[-1:]
     if tmp.exists():
@@ -233,12 +237,105 @@ def run_job(job: Job, out: Path, threads: int = 1, force: bool = False, root: Pa
     done.unlink(missing_ok=True)
     return Outcome(job.name, "failed", seconds, str(detail))
 
+# %% ../nbs/shared/24_reproduce.ipynb #e57a1c3e
+def _experiment(job: Job, root: Path = ROOT):
+    """The run notebook's Experiment (the class it calls `from_notebook` on) for the job's parameters, unchecked; None
+    for a notebook without one or parameters it does not know (the run itself then stops with the error)."""
+    nb = Path(job.notebook) if Path(job.notebook).is_absolute() else Path(root) / job.notebook
+    try:
+        cells = json.loads(nb.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return None
+    src = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+    cls = re.search(r"(\w+)\.from_notebook\(", src)
+    mod = cls and re.search(rf"from\s+(rsr_nb[\w.]*)\s+import\s+\(?[\w\s,]*\b{cls.group(1)}\b", src)
+    if not mod:
+        return None
+    try:
+        return getattr(importlib.import_module(mod.group(1)), cls.group(1)).unchecked(job.params)
+    except ValueError:
+        return None
+
+
+def experiment_name(job: Job, root: Path = ROOT) -> str:
+    "The stem of the results file `job` writes (its Experiment's `name`); the job's name for a notebook without one."
+    e = _experiment(job, root)
+    return e.name if e is not None else job.name
+
+
+def _shown(v) -> str:
+    return "[" + ", ".join(map(str, v)) + "]" if isinstance(v, (list, tuple)) else str(v)
+
+
+_NOT_TIMED = ("out_dir", "data_root", "show_figures")  # parameters that leave the work the same (or nearly)
+
+
+def _plain(v):
+    return json.loads(json.dumps(v, default=str))  # tuples as lists, as a results file holds them
+
+
+def _other_params(recorded: dict, now: dict) -> list[str]:
+    "`name=recorded (here now)` for each parameter both have that differs, except where files go and figures."
+    return [
+        f"{k}={_shown(recorded[k])} (here {_shown(now[k])})"
+        for k in now
+        if k in recorded and k not in _NOT_TIMED and _plain(recorded[k]) != _plain(now[k])
+    ]
+
+
+def _about(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _measured_on(run: dict) -> str:
+    "What a results file's run was measured on: machine, device and threads, data, seeds, date."
+    v, n = run.get("versions", {}), len(run.get("seeds", []))
+    cpu = f"cpu, {v.get('torch_threads', '?')} torch threads of {v.get('cpu_count', '?')} cores"
+    source = run.get("dataset", {}).get("source", "unknown")
+    parts = [v.get("machine", "unknown machine"), v.get("cuda_device") or cpu, f"{source} data"]
+    return ", ".join(parts + [f"{n} seed{'s' * (n != 1)}", str(run.get("finished", ""))[:10]])
+
+
+def _now(threads: int | None, recorded: int | None) -> str:
+    "'; now N threads' when this run gives the job other threads than the record had (nothing is scaled by it)."
+    return f"; now {threads} thread{'s' * (threads != 1)}" if threads and recorded and recorded != threads else ""
+
+
+def estimate(
+    job: Job,
+    out: Path,  # reports/<preset>
+    root: Path = ROOT,  # the repository, whose results/ holds the committed results files
+    threads: int | None = None,  # threads this run gives the job (said when the record had others)
+) -> str:
+    "How long `job` may take: its last recorded run, unscaled, with what it was measured on; or that there is none."
+    out, root = Path(out), Path(root)
+    done = out / f"{job.name}.done.json"
+    if done.is_file():
+        d = json.loads(done.read_text())
+        with_ = f" with {d['threads']} threads" if d.get("threads") else ""
+        when = str(d.get("finished", ""))[:10]
+        return f"about {_about(d['seconds'])} (its last run here{with_}, {when}{_now(threads, d.get('threads'))})"
+    e = _experiment(job, root)
+    name = e.name if e is not None else job.name
+    for f in (out / "results" / f"{name}.json", root / "results" / f"{name}.json"):
+        try:
+            run = json.loads(f.read_text())
+            seconds = float(run["wall_time_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        v = run.get("versions", {})
+        where = f.relative_to(root) if f.is_relative_to(root) else f
+        now = "" if v.get("cuda_device") else _now(threads, v.get("torch_threads"))
+        other = _other_params(run.get("params", {}), e.params()) if e is not None else []
+        if not other:
+            return f"about {_about(seconds)} (last run on {_measured_on(run)}: {where}{now})"
+        more = [o.split("=")[0] for o in other[3:]]
+        shown = "; ".join(other[:3]) + (f"; and other {', '.join(more)}" if more else "")
+        took = f"{where} took {_about(seconds)} with {shown}, on {_measured_on(run)}{now}"
+        return f"no run with these parameters on record; {took}"
+    return f"no record of an earlier run to estimate from: no {name}.json in {out / 'results'} or {root / 'results'}"
+
 # %% ../nbs/shared/24_reproduce.ipynb #396ad7cd
-def _estimate(out: Path, name: str) -> str:
-    done = out / f"{name}.done.json"
-    return f"~{json.loads(done.read_text())['seconds']:.0f} s last time" if done.is_file() else "no estimate yet"
-
-
 def run_jobs(
     jobs: list,  # Job list
     out: Path,  # reports/<preset>
@@ -256,7 +353,7 @@ def run_jobs(
     def one(i_job):
         i, job = i_job
         if not job.missing() and (force or not up_to_date(job, out, root)):
-            echo(f"[{i + 1}/{total}] {job.name}: running ({_estimate(out, job.name)})")
+            echo(f"[{i + 1}/{total}] {job.name}: running ({estimate(job, out, root, threads)})")
         o = run_job(job, out, threads, force, root)
         took = "" if o.status in ("skipped", "not run") else f" in {o.seconds:.0f} s"
         echo(
@@ -398,14 +495,66 @@ def write_report(out: Path, outcomes: list, preset: str) -> tuple[Path, Path]:
     return md_path, html_path
 
 # %% ../nbs/shared/24_reproduce.ipynb #47e1e482
+PRESET_HELP = {
+    "quick": "every run notebook on its CPU defaults, on the simulated twins (no data to fetch)",
+    "real": "the real-data variants; a job whose data is not under RSR_DATA (now {data}) is listed as not run, with "
+    "what it lacks",
+    "paper": "the thesis-scale settings configs/paper/*.yaml (real data at full size; meant for a GPU)",
+}
+
+
+def _job_lines(j: Job, width: int = 118) -> list[str]:
+    "A job in --help: its name and notebook, then its parameters (a `name=value` is never split) and the data it needs."
+    words = [f"{k}={_shown(v)}" for k, v in j.params.items()] or ["(its defaults)"]
+    if j.needs:
+        words.append(f"(needs {', '.join('RSR_DATA/' + n for n in j.needs)})")
+    head = f"  {j.name:<26} {j.notebook}"
+    if len(head) + 2 + len(" ".join(words)) <= width:
+        return [f"{head}  {' '.join(words)}"]
+    lines, line = [head], ""
+    for w in words:
+        if line and 6 + len(line) + 1 + len(w) > width:
+            lines.append(" " * 6 + line)
+            line = w
+        else:
+            line = f"{line} {w}" if line else w
+    return lines + [" " * 6 + line]
+
+
+def help_epilog() -> str:
+    "The presets with their jobs (name, run notebook, parameters), where the output goes and what --only takes."
+    out = ["presets; each job: its name, its run notebook, the parameters it gets (papermill -p name value):"]
+    for preset, what in PRESET_HELP.items():
+        out += [""] + textwrap.wrap(f"{preset}: {what.format(data=data_root())}", 118, subsequent_indent="  ")
+        for j in preset_jobs(preset):
+            out += _job_lines(j)
+    out += [
+        "",
+        "output: reports/<preset>/ (under --reports, relative to the folder you run in) gets each job's executed",
+        "notebook <job>.ipynb (a failed one: <job>.failed.ipynb), REPORT.md and REPORT.html; results files are",
+        "written under reports/<preset>/results/, never into the repository's committed results/ folder. A job whose",
+        "parameters, notebook and library source are unchanged since it last finished there is skipped (--force:",
+        "rerun it).",
+        "",
+        "--only takes job names of the chosen preset (listed under it above), e.g.",
+        "  rsr-reproduce --preset paper --only zscmr_sketchy zscmr_tuberlin",
+    ]
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     "rsr-reproduce: run a preset's notebooks into reports/<preset>/ and write the report; non-zero if any failed."
-    ap = argparse.ArgumentParser(prog="rsr-reproduce", description=main.__doc__)
-    ap.add_argument("--preset", default="quick", choices=list(PRESETS))
-    ap.add_argument("--only", nargs="+", help="job names of the preset to run (default: all)")
+    ap = argparse.ArgumentParser(
+        prog="rsr-reproduce",
+        description=main.__doc__,
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--preset", default="quick", choices=list(PRESETS), help="which jobs (default: quick; see below)")
+    ap.add_argument("--only", nargs="+", help="job names of the preset to run (default: all; listed below)")
     ap.add_argument("--force", action="store_true", help="rerun jobs that are up to date")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks at once (threads are split between them)")
-    ap.add_argument("--reports", default="reports", help="folder that holds <preset>/")
+    ap.add_argument("--reports", default="reports", help="folder that holds <preset>/ (default: reports)")
     a = ap.parse_args(argv)
     if a.jobs < 1:
         ap.error("--jobs must be at least 1")

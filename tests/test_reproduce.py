@@ -122,3 +122,58 @@ def test_interrupt_with_two_jobs_at_once_stops_both_and_says_how_to_resume(tmp_p
     assert "Run the same command again" in log and "Traceback" not in log
     assert [p.name for p in out.iterdir() if p.is_file()] == []
     assert all(_gone(pid) for pid in kernels), "a kernel went on running after the interrupt"
+
+
+def _fake_results(path, seconds, **versions):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "experiment": path.stem, "wall_time_s": seconds, "finished": "2026-11-29T08:04:44+0000", "device": "cpu",
+        "versions": {"machine": "x86_64", "cpu_count": 2, "torch_threads": 2, "cuda_device": None, **versions},
+        "dataset": {"source": "simulated"}, "seeds": [0, 1, 2], "rows": []}))
+
+
+def test_estimate_comes_from_the_committed_results_file_when_the_output_folder_is_empty(tmp_path):
+    """A first run (nothing in reports/<preset>/) is estimated from the repository's results/<experiment>.json: its
+    wall time as recorded, with what it was measured on; a results file of an earlier run in the output folder wins;
+    with neither, the line says there is no record."""
+    root, out = tmp_path / "repo", tmp_path / "reports" / "quick"
+    stand_in(tmp_path / "tiny.ipynb", WRITE)
+    job = R.Job("tiny", str(tmp_path / "tiny.ipynb"))
+    assert "no record" in R.estimate(job, out, root)
+    _fake_results(root / "results" / "tiny.json", 300.0)
+    first = R.estimate(job, out, root, threads=1)
+    assert first.startswith("about 5 min (last run on x86_64") and "2 torch threads" in first, first
+    assert "simulated data" in first and "3 seeds" in first and "results/tiny.json" in first, first
+    _fake_results(out / "results" / "tiny.json", 42.0)
+    assert R.estimate(job, out, root).startswith("about 42 s"), R.estimate(job, out, root)
+
+
+def test_a_job_is_estimated_from_its_experiments_results_file(tmp_path):
+    """The run notebook's Experiment names the results file: run_dsrsid with d_v 16 writes dsrsid_dv16.json. A record
+    made with other parameters (here seeds) is no estimate: the line says so and names them beside its time."""
+    job = R.Job("dsrsid", "nbs/run_dsrsid.ipynb", {"d_v": 16, "data": "real"})  # no data needed to name it
+    assert R.experiment_name(job) == "dsrsid_dv16"
+    assert R.experiment_name(R.Job("zscmr", "nbs/run_zscmr.ipynb", {"dataset": "tuberlin"})) == "zscmr_tuberlin"
+    root, nb = tmp_path / "repo", str(R.ROOT / "nbs/run_dsrsid.ipynb")
+    _fake_results(root / "results" / "dsrsid_dv16.json", 300.0)
+    record = json.loads((root / "results" / "dsrsid_dv16.json").read_text())
+    record["params"] = {"d_v": 16, "seeds": [0, 1, 2], "out_dir": "elsewhere"}  # where the file went does not count
+    (root / "results" / "dsrsid_dv16.json").write_text(json.dumps(record))
+    same = R.estimate(R.Job("dsrsid", nb, {"d_v": 16, "seeds": [0, 1, 2]}), tmp_path / "empty", root)
+    assert same.startswith("about 5 min (last run on x86_64"), same
+    fewer = R.estimate(R.Job("dsrsid", nb, {"d_v": 16, "seeds": [0]}), tmp_path / "empty", root)
+    assert fewer.startswith("no run with these parameters on record; results/dsrsid_dv16.json took 5 min with "
+                            "seeds=[0, 1, 2] (here [0]), on x86_64"), fewer
+
+
+def test_help_explains_the_presets_and_lists_every_job(capsys):
+    with pytest.raises(SystemExit) as e:
+        R.main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for preset in R.PRESETS:
+        assert f"{preset}:" in text
+        for job in R.preset_jobs(preset):
+            assert job.name in text and job.notebook in text, job.name
+    for words in ("RSR_DATA", "configs/paper", "GPU", "reports/<preset>/", "results/", "--only"):
+        assert words in text, words
