@@ -250,32 +250,151 @@ def train_cmirnet(
     )
     return net, hist
 
+# %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #84565fd0
+def _encode_labels(
+    labels,  # N labels of any one kind (ints, strings, ...), or an N x C 0/1 multi-label indicator matrix
+    rows: int,  # N, the number of training pairs
+) -> tuple[torch.Tensor, np.ndarray, bool]:  # (int64 codes or float32 N x C indicators, classes_, multi-label?)
+    """Labels encoded as scikit-learn's `LabelEncoder` does: `classes_` holds the sorted unique labels and each label
+    becomes its index there; an N x C 0/1 indicator matrix is kept as it is, its `classes_` the column indices."""
+    arr = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"labels must be N class labels (1-D) or an N x C 0/1 multi-label matrix, got shape {arr.shape}"
+        )
+    if len(arr) != rows:
+        raise ValueError(f"labels has {len(arr)} entries but xa and xb have {rows} rows: give one label per pair")
+    if arr.ndim == 2:
+        if arr.shape[1] < 1:
+            raise ValueError("labels is a multi-label matrix with no columns: give at least one label column")
+        y, _ = as_labels("labels", arr, multilabel=True)
+        return y, np.arange(arr.shape[1]), True
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        raise ValueError("labels contain NaN or infinite values: drop those pairs or give them a class first")
+    try:
+        classes, codes = np.unique(arr, return_inverse=True)
+    except TypeError as e:
+        raise TypeError(f"labels must be of one sortable kind (all numbers or all strings): {e}") from None
+    if len(classes) < 2:
+        raise ValueError(f"labels must name at least two classes, got only {classes.tolist()}")
+    return torch.as_tensor(codes.reshape(-1).astype(np.int64)), classes, False
+
 # %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #26705601
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+_NOT_FITTED = "This %(name)s is not fitted yet: call fit(xa, xb, labels) first (or CMIRNetEstimator.load a saved one)."
+_SAVE_KEYS = ("params", "fitted", "net", "stage1_a", "stage1_b")  # what `save` writes (and `load` needs)
+
+
+def _validation_split(y: torch.Tensor, multilabel: bool, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    "(validation, training) row indices: `fraction` of each class (of all rows for multi-label), from a seeded rng."
+    rng = np.random.default_rng(seed)
+    if multilabel:
+        perm = rng.permutation(len(y))
+        n_val = int(round(fraction * len(y)))
+        return np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    codes, val = y.numpy(), []
+    for c in np.unique(codes):
+        rows = rng.permutation(np.flatnonzero(codes == c))
+        val.append(rows[: int(round(fraction * len(rows)))])
+    val = np.sort(np.concatenate(val))
+    return val, np.setdiff1d(np.arange(len(y)), val)
 
 
 class CMIRNetEstimator(BaseEstimator):
-    "CMIR-NET on two paired feature sets: `fit(xa, xb, labels)`, then `transform_a` / `transform_b` into V."
+    """CMIR-NET on two paired feature sets: `fit(xa, xb, labels)`, then `transform(x, modality)` into the space V.
+
+    Row i of `xa` and row i of `xb` are a pair (two views of one item, or two items sharing a label). Stage 1 (with
+    `stage1=True`) trains an MLP classifier per modality whose features are pushed towards orthogonality; stage 2
+    maps both modalities' features into one space V with CMIR-NET's eq. (8), the weighted sum of five terms:
+
+        λ1 ||V_a - V_b||^2 + λ2 CE(shared classifier on V_a, V_b) + λ3 (||V_a||^2 + ||V_b||^2)
+        + λ4 (||w_ab(V_a) - Z_b||^2 + ||w_ba(V_b) - Z_a||^2) + λ5 (||w_a - α||^2 + ||w_b - α||^2)
+
+    The same `seed` gives the same embeddings in every process; `fit` leaves the caller's global random state alone.
+
+    Parameters
+    ----------
+    d_v : int, default 64
+        Dimensions of the unified space V.
+    lambdas : tuple of 5 floats, default DEFAULT_LAMBDAS = (1, 1, 0.01, 0.01, 0.01)
+        The weights λ1..λ5 of eq. (8), each >= 0:
+        λ1 the alignment ||V_a - V_b||^2 that pulls the two halves of a pair together;
+        λ2 the cross-entropy of the classifier that V_a and V_b share (keeps V discriminative);
+        λ3 the norm ||V_a||^2 + ||V_b||^2 of the embeddings (keeps them from growing to make λ2 small);
+        λ4 the cross-decoders' reconstruction of each modality's features from the other's embedding;
+        λ5 the regulariser R = ||w_a - α||^2 + ||w_b - α||^2 on the two projections' weights.
+        `rsr_nb.cmirnet.losses.THESIS_LAMBDAS` are the thesis' values (see this module's notes on the λ's).
+    alpha : float, default 0.0
+        The target α of the regulariser weighted by λ5 (0: plain weight decay on w_a, w_b).
+    epochs : int, default 100
+        Stage-2 passes over the training pairs (fewer with early stopping, see `validation_fraction`).
+    batch_size : int, default 128
+        Pairs per stage-2 step (at least 2).
+    lr : float, default 1e-3
+        Adam's learning rate in stage 2.
+    stage1 : bool, default True
+        Train a classifier per modality first and run stage 2 on its `feat_dim` features; False runs stage 2 on the
+        inputs themselves (features that are already good, e.g. from a pretrained network).
+    feat_dim : int, default 128
+        Width of the stage-1 features Z.
+    hidden : int, default 256
+        Width of the stage-1 MLP's hidden layer.
+    epochs_stage1 : int, default 40
+        Passes of each stage-1 classifier.
+    ortho_weight : float, default 1.0
+        Weight μ of stage 1's soft-orthogonality term.
+    validation_fraction : float, default 0.0
+        Share of each class's pairs (between 0 and 0.5) held out to score cross-modal mAP@all after every stage-2
+        epoch; the best epoch's weights are kept and training stops after `patience` epochs without improvement.
+    patience : int, default 10
+        Stage-2 epochs without a better validation score before stopping (with `validation_fraction > 0`).
+    seed : int, default 0
+        Seeds the weights' initialisation, the batches, dropout and the validation split, in local generators.
+    device : str, default "cpu"
+        Where to train: "cpu", "cuda", "cuda:N" or "auto". Fitted models are kept on the CPU.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The sorted unique labels (scikit-learn's `LabelEncoder` order); for an N x C 0/1 multi-label matrix, the
+        column indices 0..C-1.
+    n_classes_ : int
+        len(classes_), the width of the classifiers.
+    multilabel_ : bool
+        Whether `fit` got an N x C 0/1 multi-label matrix.
+    n_features_a_, n_features_b_ : int
+        Widths of xa and xb seen by `fit`.
+    stage1_a_, stage1_b_ : Stage1Classifier or None
+        The stage-1 classifiers (None with `stage1=False`).
+    net_ : CMIRNet
+        The stage-2 network (projections w_a, w_b, shared classifier, decoders).
+    history_ : list of dict
+        Per-epoch loss terms of every stage (and `val_mAP` with validation).
+    best_epoch_ : int
+        The stage-2 epoch whose weights were kept (with `validation_fraction > 0` only).
+    """
 
     def __init__(
         self,
-        d_v: int = 64,
-        lambdas: tuple = DEFAULT_LAMBDAS,
-        alpha: float = 0.0,
-        epochs: int = 100,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        stage1: bool = True,
-        feat_dim: int = 128,
-        hidden: int = 256,
-        epochs_stage1: int = 40,
-        ortho_weight: float = 1.0,
-        validation_fraction: float = 0.0,
-        patience: int = 10,
-        seed: int = 0,
-        device: str = "cpu",
+        d_v: int = 64,  # dimensions of the unified space V
+        lambdas: tuple = DEFAULT_LAMBDAS,  # λ1..λ5 of eq. (8): align, shared classifier, norm, decoders, regulariser
+        alpha: float = 0.0,  # target α of the λ5 regulariser on w_a, w_b
+        epochs: int = 100,  # stage-2 passes (fewer with early stopping)
+        batch_size: int = 128,  # pairs per stage-2 step
+        lr: float = 1e-3,  # stage-2 learning rate (Adam)
+        stage1: bool = True,  # train a classifier per modality first; False: stage 2 on the inputs themselves
+        feat_dim: int = 128,  # width of the stage-1 features
+        hidden: int = 256,  # width of the stage-1 MLP's hidden layer
+        epochs_stage1: int = 40,  # passes of each stage-1 classifier
+        ortho_weight: float = 1.0,  # weight μ of stage 1's soft orthogonality
+        validation_fraction: float = 0.0,  # share of each class's pairs held out for early stopping (0 to 0.5)
+        patience: int = 10,  # stage-2 epochs without a better validation score before stopping
+        seed: int = 0,  # seeds initialisation, batches, dropout and the validation split (local generators)
+        device: str = "cpu",  # "cpu", "cuda", "cuda:N" or "auto"
     ):
+        "Store the parameters as given (scikit-learn's contract: checked in `fit`); the class docstring says each."
         self.d_v = d_v
         self.lambdas = lambdas
         self.alpha = alpha
@@ -295,47 +414,77 @@ class CMIRNetEstimator(BaseEstimator):
     def _config(self) -> CMIRNetConfig:
         return CMIRNetConfig(
             d_v=self.d_v,
-            lambdas=tuple(self.lambdas),
+            lambdas=tuple(self.lambdas) if isinstance(self.lambdas, (list, tuple)) else self.lambdas,
             alpha=self.alpha,
             epochs=self.epochs,
             batch_size=self.batch_size,
             lr=self.lr,
         )
 
-    def fit(self, xa, xb, labels):
-        "Fit on pairs (xa[i], xb[i]) with labels[i]; returns self."
-        from rsr_nb.metrics import evaluate_retrieval, RetrievalProtocol
+    def fit(
+        self,
+        xa,  # N x d_a features of modality A: NumPy array or tensor, any real dtype
+        xb,  # N x d_b features of modality B; row i pairs with xa's row i
+        labels,  # N labels of any one kind (ints, strings, ...), or an N x C 0/1 multi-label matrix
+    ) -> CMIRNetEstimator:  # self, fitted
+        """Fit on the pairs (xa[i], xb[i]) with labels[i]; returns self.
 
+        Parameters
+        ----------
+        xa : array-like or tensor, N x d_a
+            Features of modality A.
+        xb : array-like or tensor, N x d_b
+            Features of modality B, row i paired with xa's row i.
+        labels : array-like, N or N x C
+            Class labels of any one kind (encoded into `classes_` as `LabelEncoder` does), or a 0/1 multi-label
+            indicator matrix.
+        """
         config = self._config()
         check_number("validation_fraction", self.validation_fraction, 0.0, 0.5)
         check_int("patience", self.patience)
         check_int("feat_dim", self.feat_dim)
         check_int("hidden", self.hidden)
+        check_int("epochs_stage1", self.epochs_stage1)
+        check_number("ortho_weight", self.ortho_weight)
+        check_int("seed", self.seed, 0)
+        if not isinstance(self.stage1, (bool, np.bool_)):
+            raise ValueError(f"stage1 must be True or False, got {self.stage1!r}")
+        dev = get_device(self.device)
         xa = as_features("xa", xa)
+        if not len(xa):
+            raise ValueError("xa has no rows: fit needs at least 2 training pairs (xa[i], xb[i], labels[i])")
         xb = as_features("xb", xb, rows=len(xa))
-        multilabel = np.asarray(labels).ndim == 2
-        y, self.classes_ = as_labels("labels", labels, multilabel=multilabel, rows=len(xa))
-        n_classes = y.shape[1] if multilabel else int(y.max()) + 1
-        if not multilabel and n_classes < 2:
-            raise ValueError("labels must name at least two classes")
-        rng = np.random.default_rng(self.seed)
-        perm = rng.permutation(len(xa))
-        n_val = int(round(self.validation_fraction * len(xa)))
-        val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        y, classes, multilabel = _encode_labels(labels, len(xa))
+        val, tr = _validation_split(y, multilabel, self.validation_fraction, self.seed)
+        if self.validation_fraction > 0 and not len(val):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out no pair of these {len(xa)}; "
+                f"give more pairs, a larger fraction, or validation_fraction=0"
+            )
         if len(tr) < 2:
             raise ValueError(
                 f"only {len(tr)} training pairs after holding out validation_fraction="
                 f"{self.validation_fraction}; give more pairs or a smaller fraction"
             )
+        cuda = list(range(torch.cuda.device_count())) if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # the caller's global RNG state comes back afterwards
+            torch.manual_seed(self.seed)  # before the encoders are built: their initial weights come from it
+            fitted = self._fit(xa, xb, y, len(classes), multilabel, val, tr, config, dev)
+        self.__dict__.update(fitted)
+        self.classes_, self.n_classes_, self.multilabel_ = classes, len(classes), multilabel
         self.n_features_a_, self.n_features_b_ = xa.shape[1], xb.shape[1]
-        self.stage1_a_ = self.stage1_b_ = None
-        self.history_ = []
+        return self
+
+    def _fit(self, xa, xb, y, n_classes, multilabel, val, tr, config, dev) -> dict:
+        "Stage 1 (optional) and stage 2 under the caller's seeded RNG; returns the fitted attributes."
+        from rsr_nb.metrics import evaluate_retrieval, RetrievalProtocol
+
+        out = {"stage1_a_": None, "stage1_b_": None, "history_": []}
         za, zb = xa, xb
         if self.stage1:
             for side, x in (("a", xa), ("b", xb)):
-                enc = MLPEncoder(x.shape[1], self.feat_dim, (self.hidden,))
                 model, hist = train_stage1(
-                    enc,
+                    MLPEncoder(x.shape[1], self.feat_dim, (self.hidden,)),
                     self.feat_dim,
                     x[tr],
                     y[tr],
@@ -344,13 +493,13 @@ class CMIRNetEstimator(BaseEstimator):
                     ortho_weight=self.ortho_weight,
                     multilabel=multilabel,
                     seed=self.seed,
-                    device=self.device,
+                    device=dev,
                     desc=f"stage 1 ({side})",
                 )
-                setattr(self, f"stage1_{side}_", model.cpu())
-                self.history_ += [{"stage": f"stage 1 ({side})", **h} for h in hist]
-            za = extract_features(self.stage1_a_, xa)
-            zb = extract_features(self.stage1_b_, xb)
+                out[f"stage1_{side}_"] = model.cpu()
+                out["history_"] += [{"stage": f"stage 1 ({side})", **h} for h in hist]
+            za = extract_features(out["stage1_a_"], xa)
+            zb = extract_features(out["stage1_b_"], xb)
         best = {"score": -np.inf, "state": None, "epoch": 0}
 
         def validate(net, epoch, record):
@@ -369,54 +518,82 @@ class CMIRNetEstimator(BaseEstimator):
             config,
             multilabel=multilabel,
             seed=self.seed,
-            device=self.device,
-            on_epoch_end=validate if n_val else None,
+            device=dev,
+            on_epoch_end=validate if len(val) else None,
         )
-        if n_val:
+        if len(val):
             net.load_state_dict(best["state"])
-            self.best_epoch_ = best["epoch"]
-        self.history_ += [{"stage": "stage 2", **h} for h in hist]
-        self.net_ = net.cpu()
-        self.n_classes_, self.multilabel_ = n_classes, multilabel
-        return self
+            out["best_epoch_"] = best["epoch"]
+        out["history_"] += [{"stage": "stage 2", **h} for h in hist]
+        out["net_"] = net.cpu().eval()
+        return out
 
-    def _check(self, x, side: str) -> torch.Tensor:
-        if not hasattr(self, "net_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(xa, xb, labels) first")
-        x = as_features(f"x{side}", x)
-        want = getattr(self, f"n_features_{side}_")
+    def transform(
+        self,
+        x,  # N x d features of one modality: like fit's xa (modality="a") or xb (modality="b")
+        modality: str = "a",  # "a" or "b": which of fit's two inputs x is like
+    ) -> np.ndarray:  # N x d_v float32 embeddings in the unified space V
+        """Items of one modality in the unified space V, where retrieval is nearest-neighbour search.
+
+        Parameters
+        ----------
+        x : array-like or tensor, N x d_a (modality "a") or N x d_b (modality "b")
+            Features of the same kind as fit's xa or xb.
+        modality : {"a", "b"}, default "a"
+            Which of fit's two inputs `x` is like.
+
+        Returns
+        -------
+        ndarray, N x d_v, float32
+        """
+        check_is_fitted(self, "net_", msg=_NOT_FITTED)
+        check_choice("modality", modality, ("a", "b"))
+        x = as_features(f"x{modality}", x)
+        if not len(x):
+            raise ValueError(f"x{modality} has no rows: give at least one item to embed")
+        want = getattr(self, f"n_features_{modality}_")
         if x.shape[1] != want:
-            raise ValueError(f"x{side} has {x.shape[1]} features but the estimator was fitted on {want}")
-        model = getattr(self, f"stage1_{side}_")
-        return extract_features(model, x) if model is not None else x
+            raise ValueError(
+                f"x{modality} has {x.shape[1]} features but the estimator was fitted on {want} for modality "
+                f"{modality!r}; pass features of that modality (or the other modality name)"
+            )
+        model = getattr(self, f"stage1_{modality}_")
+        z = extract_features(model, x) if model is not None else x
+        return getattr(self.net_, f"embed_{modality}")(z).numpy()
 
     def transform_a(self, xa) -> np.ndarray:
-        "Modality-A items in the unified space V (N x d_v float32)."
-        z = self._check(xa, "a")
-        return self.net_.embed_a(z).numpy()
+        "Modality-A items in the unified space V (N x d_v float32): `transform(xa, modality='a')`."
+        return self.transform(xa, modality="a")
 
     def transform_b(self, xb) -> np.ndarray:
-        "Modality-B items in the unified space V (N x d_v float32)."
-        z = self._check(xb, "b")
-        return self.net_.embed_b(z).numpy()
+        "Modality-B items in the unified space V (N x d_v float32): `transform(xb, modality='b')`."
+        return self.transform(xb, modality="b")
 
-    def save(self, path) -> Path:
-        "Write parameters and weights to `path` (a torch file; atomically)."
-        if not hasattr(self, "net_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: nothing to save")
+    def save(
+        self,
+        path,  # where to write the torch file (its folder is created)
+    ) -> Path:  # the path written
+        """Write parameters and weights to `path`, a torch file of tensors and plain values only (atomically), which
+        `CMIRNetEstimator.load` reads back with weights-only loading."""
+        check_is_fitted(self, "net_", msg="This %(name)s is not fitted yet, so there is nothing to save: fit it first.")
         import os
         import tempfile
+
+        def plain(v):  # tuples and NumPy scalars as the plain values weights-only loading accepts
+            return list(v) if isinstance(v, tuple) else v.item() if isinstance(v, np.generic) else v
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
-            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
+            "format": "rsr_nb CMIRNetEstimator 2",
+            "params": {k: plain(v) for k, v in self.get_params().items()},
             "fitted": {
                 "n_features_a_": self.n_features_a_,
                 "n_features_b_": self.n_features_b_,
                 "n_classes_": self.n_classes_,
                 "multilabel_": self.multilabel_,
-                "classes_": self.classes_,
+                "classes_": np.asarray(self.classes_).tolist(),
+                "classes_dtype": str(np.asarray(self.classes_).dtype),
             },
             "net": self.net_.state_dict(),
             "stage1_a": None if self.stage1_a_ is None else self.stage1_a_.state_dict(),
@@ -433,12 +610,43 @@ class CMIRNetEstimator(BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path) -> "CMIRNetEstimator":
-        "Rebuild a fitted estimator written by `save`."
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    def load(
+        cls,
+        path,  # a file written by `CMIRNetEstimator.save`
+    ) -> CMIRNetEstimator:  # the fitted estimator
+        """Rebuild a fitted estimator written by `save`, with weights-only loading (no pickled code is run); any
+        other file is refused with a ValueError that says so."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file; give the path that CMIRNetEstimator.save wrote")
+        foreign = f"{path} is not a CMIRNetEstimator file (one that CMIRNetEstimator.save writes)"
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises many kinds on a damaged or foreign file; its advice does not apply here
+            raise ValueError(
+                f"{foreign}: torch cannot read it with weights-only loading ({type(e).__name__}); it is damaged, "
+                f"not a torch file, or holds pickled objects, which are never loaded here"
+            ) from None
+        if not isinstance(state, dict) or not set(_SAVE_KEYS) <= set(state):
+            what = f"a {type(state).__name__}"
+            what = f"a dict with keys {sorted(map(str, state))}" if isinstance(state, dict) else what
+            raise ValueError(f"{foreign}: it holds {what}; a saved estimator has {list(_SAVE_KEYS)}")
+        try:
+            with torch.random.fork_rng(devices=[]):  # building the modules draws initial weights: not from the caller's
+                return cls._rebuild(state)
+        except (TypeError, ValueError, KeyError, RuntimeError, AttributeError) as e:
+            raise ValueError(f"{foreign}, or it is damaged: {type(e).__name__}: {e}") from None
+
+    @classmethod
+    def _rebuild(cls, state: dict) -> CMIRNetEstimator:
         est = cls(**{k: (tuple(v) if k == "lambdas" else v) for k, v in state["params"].items()})
-        for k, v in state["fitted"].items():
+        fitted = dict(state["fitted"])
+        dtype = fitted.pop("classes_dtype", None)
+        for k, v in fitted.items():
             setattr(est, k, v)
+        if est.classes_ is None:  # files from before labels were encoded: integer labels were their own indices
+            est.classes_ = np.arange(est.n_classes_)
+        est.classes_ = np.asarray(est.classes_, dtype=dtype)
         net = CMIRNet(
             est.n_features_a_ if not est.stage1 else est.feat_dim,
             est.n_features_b_ if not est.stage1 else est.feat_dim,
