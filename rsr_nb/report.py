@@ -21,10 +21,11 @@ import torch
 from .core import write_json_atomic, write_text_atomic
 
 # %% auto #0
-__all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'FINDINGS_START', 'FINDINGS_END', 'METHOD_REPORTS', 'RESULTS_INTRO',
-           'metric_label', 'retrieval_rows', 'environment', 'write_results', 'read_results', 'summary_table',
-           'markdown_table', 'beats', 'against_paper', 'run_source', 'run_time', 'run_seeds', 'readme_results',
-           'results_markdown', 'findings', 'findings_table', 'update_results']
+__all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'HELD', 'NOT_HELD', 'NO_DIFFERENCE', 'PAIR_KEYS', 'FINDINGS_START',
+           'FINDINGS_END', 'METHOD_REPORTS', 'RESULTS_INTRO', 'metric_label', 'retrieval_rows', 'environment',
+           'write_results', 'read_results', 'summary_table', 'markdown_table', 'Verdict', 'paired_interval', 'beats',
+           'against_paper', 'run_source', 'run_time', 'run_seeds', 'readme_results', 'results_markdown', 'findings',
+           'findings_table', 'update_results']
 
 # %% ../nbs/shared/17_report.ipynb #917be66c
 STANDARD_METRICS = ("mAP@all", "P@10")
@@ -234,36 +235,102 @@ def _mean(df: pd.DataFrame, by: list) -> pd.Series:
     return df.groupby(by, sort=False)["value"].mean()
 
 
+class Verdict(str):
+    "'held', 'not held' or 'no measurable difference'; true only when held, so `if verdict:` reads as before."
+
+    def __bool__(self) -> bool:
+        return self == "held"
+
+
+HELD, NOT_HELD, NO_DIFFERENCE = Verdict("held"), Verdict("not held"), Verdict("no measurable difference")
+PAIR_KEYS = ("split", "seed")  # runs are paired on these columns where a results file has them
+
+
+def paired_interval(
+    diffs: pd.Series,  # method minus rival, one value per run, indexed by the pairing keys (split, seed)
+    n_boot: int = 2000,  # bootstrap resamples
+    level: float = 0.95,  # coverage of the interval
+    seed: int = 0,  # the resampling's own generator (the result does not depend on anything global)
+) -> tuple[float, float, float]:  # mean difference, lower and upper end of the interval
+    "Mean of paired differences and its bootstrap interval: splits resampled, then seeds within each split (nested)."
+    d = diffs.astype(float)
+    if len(d) < 2:
+        v = float(d.mean())
+        return v, v, v
+    rng = np.random.default_rng(seed)
+    if isinstance(d.index, pd.MultiIndex) and "split" in d.index.names and d.index.get_level_values("split").nunique() > 1:
+        groups = [g.to_numpy() for _, g in d.groupby(level="split", sort=True)]
+        means = np.empty(n_boot)
+        for b in range(n_boot):
+            picked = rng.integers(len(groups), size=len(groups))
+            means[b] = np.mean([groups[i][rng.integers(len(groups[i]), size=len(groups[i]))].mean() for i in picked])
+    else:
+        x = d.to_numpy()
+        means = x[rng.integers(len(x), size=(n_boot, len(x)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(d.mean()), float(lo), float(hi)
+
+
 def beats(
-    df: pd.DataFrame,
+    df: pd.DataFrame,  # results rows: method, metric, value, the `by` columns, and seed / split where there are several
     method: str,
     rival: str,
     metric: str = "mAP@all",
-    by: tuple = ("task",),
+    by: tuple = ("task",),  # the cells of the claim: every one must be won
     lower_is_better: bool = False,  # e.g. the Hamming loss
-) -> tuple[bool, str]:
-    "Does `method` score better than `rival` on `metric` in every cell of `by`? (verdict, a sentence with the numbers)"
+) -> tuple[Verdict, str]:  # the verdict (true only when held) and a sentence with the numbers
+    """Is `method` better than `rival` on `metric` in every cell of `by`, beyond the run-to-run spread?
+
+    In each cell the two methods are paired run by run (same split and seed) and the mean difference gets a 95 %
+    bootstrap interval (`paired_interval`). Held: every interval lies on the better side of zero. Not held: some
+    interval lies on the worse side. Otherwise no measurable difference. A cell with a single run has no interval: its
+    sign decides, and the sentence says "one run"."""
     sub = df[df.metric == metric]
+    keys = [k for k in PAIR_KEYS if k in sub.columns and sub[k].notna().all()]
     m, r = _mean(sub[sub.method == method], list(by)), _mean(sub[sub.method == rival], list(by))
     cells = m.index.intersection(r.index)
     if not len(cells):
-        return False, f"{rival} was not run"
+        return NOT_HELD, f"{rival} was not run"
     sign = -1 if lower_is_better else 1
     word = "below" if lower_is_better else "above"
     what = f"{metric}, lower is better" if lower_is_better else metric
     where = "its one cell" if len(cells) == 1 else f"all {len(cells)} cells"
-    lost = [c for c in cells if not sign * m[c] > sign * r[c]]
 
     def name(c):
         return " ".join(map(str, c if isinstance(c, tuple) else (c,)))
 
-    if not lost:
-        worst = min(cells, key=lambda c: sign * (m[c] - r[c]))
-        return True, (
-            f"{method} is {word} {rival} in {where} ({what}; closest: {name(worst)}, {m[worst]:.1f} vs {r[worst]:.1f})"
-        )
-    detail = "; ".join(f"{name(c)} {m[c]:.1f} vs {r[c]:.1f}" for c in lost[:4])
-    return False, f"{method} is not {word} {rival} in {len(lost)} of {len(cells)} cells ({what}: {detail})"
+    def runs(who, c):
+        rows = sub[sub.method == who]
+        for col, v in zip(by, c if isinstance(c, tuple) else (c,)):
+            rows = rows[rows[col] == v]
+        return rows.groupby(keys)["value"].mean() if keys else rows["value"].mean() * pd.Series([1.0])
+
+    state, single = {}, False
+    for c in cells:
+        diffs = (runs(method, c) - runs(rival, c)).dropna() * sign
+        mean, lo, hi = paired_interval(diffs)
+        single |= len(diffs) < 2
+        state[c] = ("won" if lo > 0 else "lost" if hi < 0 else "tie", mean, lo, hi, len(diffs))
+    one = " (one run: no interval)" if single else ""
+
+    def numbers(c):
+        _, mean, lo, hi, n = state[c]
+        spread = "" if n < 2 else f", difference {sign * mean:+.1f} [{sign * (lo if sign > 0 else hi):+.1f}, " \
+            f"{sign * (hi if sign > 0 else lo):+.1f}] over {n} runs"
+        return f"{name(c)} {m[c]:.1f} vs {r[c]:.1f}{spread}"
+
+    lost = [c for c in cells if state[c][0] == "lost"]
+    tied = [c for c in cells if state[c][0] == "tie"]
+    if not lost and not tied:
+        worst = min(cells, key=lambda c: state[c][2])
+        return HELD, f"{method} is {word} {rival} in {where} ({what}; closest: {numbers(worst)}){one}"
+    if lost:
+        detail = "; ".join(numbers(c) for c in lost[:4])
+        return NOT_HELD, f"{method} is not {word} {rival} in {len(lost)} of {len(cells)} cells ({what}: {detail}){one}"
+    detail = "; ".join(numbers(c) for c in tied[:4])
+    return NO_DIFFERENCE, (
+        f"{method} is not measurably {word} {rival} in {len(tied)} of {len(cells)} cells ({what}: {detail}){one}"
+    )
 
 
 def against_paper(
@@ -358,8 +425,8 @@ def _anchor(title: str) -> str:
 
 
 _CLAIM = re.compile(
-    r"^- (?:(?P<label>[^:]*?), )?(?P<verdict>held|not held)(?: \([^)]*\))?: "
-    r".*? is (?:not )?(?P<side>above|below) (?P<rival>.+?) in (?P<cells>all \d+ cells|its one cell|\d+ of \d+ cells) \((?P<metric>[^;:,]+)"
+    r"^- (?:(?P<label>[^:]*?), )?(?P<verdict>held|not held|no measurable difference)(?: \([^)]*\))?: "
+    r".*? is (?:not )?(?:measurably )?(?P<side>above|below) (?P<rival>.+?) in (?P<cells>all \d+ cells|its one cell|\d+ of \d+ cells) \((?P<metric>[^;:,]+)"
 )
 _BEATS = re.compile(r"^- (?P<label>[^:]+): .+? beats (?P<rival>.+?) on .*\(difference (?P<d>[+-]?[\d.]+) ± (?P<sd>[\d.]+)")
 
@@ -392,8 +459,8 @@ def findings(results_dir: str | Path = "results") -> list[dict]:
                 other.append(f"{claim} (not in {seen[0][1]})")
             elif verdicts == {"not held"}:
                 other.append(claim)
-            elif verdicts == {"no measurable difference"}:
-                other.append(f"{claim}: no measurable difference")
+            elif verdicts == {"no measurable difference"} or verdicts == {"no measurable difference", "held"}:
+                other.append(f"{claim}: no measurable difference{' at some settings' if len(verdicts) > 1 else ''}")
             else:
                 other.append(f"{claim} (held at some settings only)")
         source = re.search(r"^Data: (.*)$", body, re.M)

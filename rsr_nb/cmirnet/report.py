@@ -97,7 +97,7 @@ def dsrsid_section(runs: dict) -> str:
     ]
     for rival in [m for m in PUBLISHED_BASELINES + SIMPLE_BASELINES if m in set(df.method)]:
         ok, text = beats(df, "CMIR-NET", rival, by=("d_v", "task"))
-        lines.append(f"- {'held' if ok else 'not held'}: {text}.")
+        lines.append(f"- {ok}: {text}.")
     return "\n".join(lines)
 
 
@@ -126,12 +126,12 @@ def ucm_speech_section(runs: dict) -> str:
     ]
     for rival in [m for m in PUBLISHED_BASELINES if m in set(df.method)]:
         ok, text = beats(df, "CMIR-NET", rival, by=("d_v", "task"))
-        lines.append(f"- {'held' if ok else 'not held'}: {text}.")
+        lines.append(f"- {ok}: {text}.")
     for rival in [m for m in SIMPLE_BASELINES if m in set(df.method)]:
         for dv in sorted(df[df.method == "CMIR-NET"].d_v.unique()):
             sub = df[(df.method != "CMIR-NET") | (df.d_v == dv)]
             ok, text = beats(sub, "CMIR-NET", rival, by=("task",))
-            lines.append(f"- {'held' if ok else 'not held'} (d_v = {dv}): {text}.")
+            lines.append(f"- {ok} (d_v = {dv}): {text}.")
     lines.append("")
     lines.append(in_short(df))
     lines.append("")

@@ -89,7 +89,7 @@ def ablation_table(df: pd.DataFrame, task: str = "Sketch->Image") -> pd.DataFram
 
 # %% ../../nbs/zscmr/23d_zscmr.report.ipynb #ac6d1147
 def _verdict(ok: bool, text: str) -> str:
-    return f"{'held' if ok else 'not held'}: {text}"
+    return f"{ok}: {text}"
 
 
 def zscmr_claims(df: pd.DataFrame, task: str = "Sketch->Image") -> list[str]:
