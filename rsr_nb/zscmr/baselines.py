@@ -23,9 +23,11 @@ class SAE(TransformerMixin, BaseEstimator):
         self,
         lam: float = 0.2,  # lambda: weight of the encoding term against the reconstruction term
         standardise: bool = True,  # centre and scale the features with the training set's mean / sd first
+        ridge: float = 1e-3,  # weight decay rho on W, relative to tr(S S^T) / k; > 0 keeps the solution unique
     ):
         self.lam = lam
         self.standardise = standardise
+        self.ridge = ridge
 
     def fit(
         self,
@@ -34,6 +36,8 @@ class SAE(TransformerMixin, BaseEstimator):
     ):
         if not isinstance(self.lam, (int, float)) or isinstance(self.lam, bool) or not self.lam > 0:
             raise ValueError(f"SAE lam must be a positive number, got {self.lam!r}")
+        if not isinstance(self.ridge, (int, float)) or isinstance(self.ridge, bool) or not self.ridge >= 0:
+            raise ValueError(f"SAE ridge must be a number >= 0, got {self.ridge!r}")
         X, S = self._array(X, "X"), self._array(S, "S")
         if len(X) != len(S):
             raise ValueError(f"X has {len(X)} rows but S has {len(S)}: give one class word vector per item")
@@ -41,7 +45,19 @@ class SAE(TransformerMixin, BaseEstimator):
         self.scale_ = X.std(0) + 1e-8 if self.standardise else np.ones(X.shape[1])
         x = ((X - self.mean_) / self.scale_).T  # d x N
         s = S.T  # k x N
-        self.W_ = solve_sylvester(s @ s.T, self.lam * (x @ x.T), (1 + self.lam) * s @ x.T)  # k x d
+        a, b = s @ s.T, self.lam * (x @ x.T)
+        self.rho_ = self.ridge * np.trace(a) / len(a)
+        a = a + self.rho_ * np.eye(len(a))
+        # the equation's conditioning: the smallest |eig(A) + eig(B)| against the largest (both are PSD here)
+        ea, eb = np.linalg.eigvalsh(a), np.linalg.eigvalsh(b)
+        self.separation_ = float((ea.min() + eb.min()) / max(ea.max() + eb.max(), np.finfo(float).tiny))
+        if self.separation_ < 1e-10:
+            raise ValueError(
+                f"SAE's Sylvester equation is singular here (relative separation {self.separation_:.1e}): "
+                f"{S.shape[0]} items of {len(np.unique(S, axis=0))} classes against {S.shape[1]}-d word vectors and "
+                f"{X.shape[1]}-d features leave no unique solution; use ridge > 0 (default 1e-3)"
+            )
+        self.W_ = solve_sylvester(a, b, (1 + self.lam) * s @ x.T)  # k x d
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -62,6 +78,7 @@ class SAE(TransformerMixin, BaseEstimator):
         if a.ndim != 2 or not np.isfinite(a).all():
             raise ValueError(f"{name} must be a finite 2-D array (items x dimensions), got shape {a.shape}")
         return a
+
 
 # %% ../../nbs/zscmr/23a_zscmr.baselines.ipynb #c03f6660
 class ITQ(TransformerMixin, BaseEstimator):
