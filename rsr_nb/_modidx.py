@@ -989,6 +989,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'rsr_nb.report.paired_interval': ('shared/report.html#paired_interval', 'rsr_nb/report.py'),
                                'rsr_nb.report.read_results': ('shared/report.html#read_results', 'rsr_nb/report.py'),
                                'rsr_nb.report.readme_results': ('shared/report.html#readme_results', 'rsr_nb/report.py'),
+                               'rsr_nb.report.rerun_command': ('shared/report.html#rerun_command', 'rsr_nb/report.py'),
                                'rsr_nb.report.results_markdown': ('shared/report.html#results_markdown', 'rsr_nb/report.py'),
                                'rsr_nb.report.retrieval_rows': ('shared/report.html#retrieval_rows', 'rsr_nb/report.py'),
                                'rsr_nb.report.run_seeds': ('shared/report.html#run_seeds', 'rsr_nb/report.py'),

@@ -24,8 +24,8 @@ from .core import write_json_atomic, write_text_atomic
 __all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'HELD', 'NOT_HELD', 'NO_DIFFERENCE', 'PAIR_KEYS', 'FINDINGS_START',
            'FINDINGS_END', 'METHOD_REPORTS', 'RESULTS_INTRO', 'metric_label', 'retrieval_rows', 'environment',
            'write_results', 'read_results', 'summary_table', 'markdown_table', 'Verdict', 'paired_interval', 'beats',
-           'against_paper', 'run_source', 'run_time', 'run_seeds', 'readme_results', 'results_markdown', 'findings',
-           'findings_table', 'update_results']
+           'against_paper', 'run_source', 'run_time', 'run_seeds', 'readme_results', 'rerun_command',
+           'results_markdown', 'findings', 'findings_table', 'update_results']
 
 # %% ../nbs/shared/17_report.ipynb #917be66c
 STANDARD_METRICS = ("mAP@all", "P@10")
@@ -384,12 +384,20 @@ def readme_results(results_dir: str | Path = "results") -> str:
     if not files:
         raise FileNotFoundError(f"no results files in {results_dir}: run the experiments README lists first")
     runs = {p.stem: json.loads(p.read_text()) for p in files}
+    pinned = {f"    {run['command']}": f"    {rerun_command(run)}" for run in runs.values() if run.get("command")}
     parts = []
     for section in _families():
         text = section(runs)
         if text:
-            parts.append(text.strip())
+            parts.append("\n".join(pinned.get(line, line) for line in text.strip().splitlines()))
     return "\n\n".join(parts) + "\n"
+
+
+def rerun_command(run: dict, out_dir: str = "results") -> str:
+    "The command that rebuilds a committed results file: its torch thread count pinned, written to `out_dir`."
+    threads = run.get("versions", {}).get("torch_threads")
+    pin = f"OMP_NUM_THREADS={threads} " if threads else ""
+    return f"{pin}{run['command']} -p out_dir {out_dir}"
 
 
 RESULTS_INTRO = """# Results
@@ -408,8 +416,11 @@ that too, as `meanP@10..50`, and the paper's number is only put beside that one.
 its evaluation script on 50 queries of one class, mostly training items; ours query every test item against the whole
 gallery of the target modality. `nbs/protocols.ipynb` says what each published number means.
 
-A claim within its seed-to-seed spread is reported as no measurable difference. To regenerate a committed file, add
-`-p out_dir results` to its command (without it a run writes to the untracked `runs/` folder).
+A claim within its seed-to-seed spread is reported as no measurable difference: each verdict comes from a bootstrap
+interval on the paired differences (splits resampled, seeds nested). Each command below rebuilds its committed file
+(`-p out_dir results`; without it a run writes to the untracked `runs/` folder) with the torch thread count the
+committed run used (`OMP_NUM_THREADS`): floating-point sums depend on it, so another count gives numbers that differ,
+usually within the spread.
 """
 
 
