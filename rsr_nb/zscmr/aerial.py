@@ -21,8 +21,9 @@ from ..data.base import LabelledSubset
 from ..data.sim.sketch import _SketchTwin
 from ..data.ucmerced import UCM_CLASSES
 from ..experiment import RunResult, timed
-from ..report import markdown_table, run_seeds, run_source, run_time, summary_table
+from ..report import beats, markdown_table, run_seeds, run_source, run_time, summary_table
 from ..semantics import ClassVectors
+from .report import imagenet_caveat
 from rsr_nb.zscmr.pipelines import (
     ZeroShotData,
     ZeroShotExperiment,
@@ -34,9 +35,10 @@ from rsr_nb.zscmr.pipelines import (
 )
 
 # %% auto #0
-__all__ = ['SKETCHED', 'AERIAL_WORDS', 'WORD_VECTOR_SETS', 'AERIAL_METHODS', 'README_SECTIONS', 'leave_two_out_splits',
-           'AerialSketchTwin', 'AerialExperiment', 'aerial_vectors', 'load_aerial_data', 'run_aerial', 'aerial_info',
-           'aerial_table', 'per_split_table', 'aerial_verdict', 'chance_level', 'plot_per_split', 'aerial_section']
+__all__ = ['SKETCHED', 'AERIAL_WORDS', 'WORD_VECTOR_SETS', 'AERIAL_METHODS', 'AERIAL_CLAIMS', 'README_SECTIONS',
+           'leave_two_out_splits', 'AerialSketchTwin', 'AerialExperiment', 'aerial_vectors', 'load_aerial_data',
+           'run_aerial', 'aerial_info', 'aerial_table', 'per_split_table', 'aerial_verdict', 'chance_level',
+           'plot_per_split', 'aerial_section']
 
 # %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #afc028da
 SKETCHED = ("airplane", "buildings", "freeway", "runway", "tenniscourt")  # Earth on Canvas classes, UC Merced names
@@ -291,6 +293,12 @@ def per_split_table(df: pd.DataFrame, word_vectors: str, task: str = "Sketch->Im
     return t[[m for m in AERIAL_METHODS if m in t.columns]].round(1)
 
 
+AERIAL_CLAIMS = {  # rival -> the claim that a win over it supports (other rivals: the baselines)
+    "ZSCMR (without graph)": "graph helps",
+    "Triplet network (no semantics)": "semantic terms help",
+}
+
+
 def aerial_verdict(
     df: pd.DataFrame,
     method: str = "ZSCMR (with graph)",
@@ -298,24 +306,19 @@ def aerial_verdict(
     task: str = "Sketch->Image",
     metric: str = "mAP@all",
 ) -> list[str]:
-    """Per word-vector set: does `method` beat `rival`, by how much (mean ± sd over split x seed runs), and in how
-    many splits?"""
+    """Per word-vector set: is `method` better than `rival`, by `rsr_nb.report.beats` (runs paired by split and seed,
+    a 95 % bootstrap interval with splits resampled and seeds nested), with the number of splits it is ahead in."""
+    claim = AERIAL_CLAIMS.get(rival, "ZSCMR above the baselines")
     lines = []
     d = df[(df.task == task) & (df.metric == metric)]
     for wv, g in d.groupby("word_vectors", sort=False):
-        a = g[g.method == method].set_index(["split", "seed"])["value"]
-        b = g[g.method == rival].set_index(["split", "seed"])["value"]
-        if a.empty or b.empty:
+        if not {method, rival} <= set(g.method):
             continue
-        diff = (a - b.reindex(a.index)).dropna()
-        by_split = diff.groupby(level="split").mean()
-        ahead = int((by_split > 0).sum())
-        verdict = "beats" if diff.mean() > 0 and ahead > len(by_split) / 2 else "does not beat"
-        lines.append(
-            f"{wv} word vectors: {method} {verdict} {rival} on {task} {metric}: {a.mean():.1f} vs {b.mean():.1f} "
-            f"(difference {diff.mean():+.1f} ± {diff.std(ddof=1) if len(diff) > 1 else 0:.1f} over {len(diff)} "
-            f"split x seed runs; ahead in {ahead} of {len(by_split)} splits)"
-        )
+        verdict, text = beats(g, method, rival, metric, by=("task",))
+        per_split = g.pivot_table(index="split", columns="method", values="value", aggfunc="mean")
+        diff = (per_split[method] - per_split[rival]).dropna()
+        ahead = f"ahead in {(diff > 0).sum()} of {len(diff)} splits"
+        lines.append(f"{wv} word vectors, {claim}, {verdict}: {text}; {ahead}")
     return lines
 
 
@@ -378,6 +381,13 @@ def aerial_section(runs: dict) -> str:
             f"    {run['command']}",
             "",
             f"Measured run time: {run_time(run)}.",
+            "",
+            imagenet_caveat(
+                SKETCHED,
+                AERIAL_WORDS,
+                simulated=run["dataset"]["source"] == "simulated",
+                what="sketched classes (each unseen in some splits)",
+            ),
             "",
             markdown_table(
                 df[(df.task == "Sketch->Image") & df.method.isin(AERIAL_METHODS) & df.metric.isin(("mAP@all", "P@10"))],

@@ -6,6 +6,8 @@ checked on our numbers, and the RESULTS.md sections for zero-shot runs on Sketch
 # %% ../../nbs/zscmr/23d_zscmr.report.ipynb #b9f74dda
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -13,8 +15,10 @@ from ..report import against_paper, beats, markdown_table, run_seeds, run_source
 from .paper import PAPER_COMPARISON, ZSCMR_PAPER_METRIC
 
 # %% auto #0
-__all__ = ['MAIN_METHODS', 'ABLATION_METHODS', 'DATASET_NAMES', 'TABLE_METRICS', 'README_SECTIONS', 'comparison_table',
-           'paper_only_rows', 'directions_table', 'ablation_table', 'zscmr_claims', 'zscmr_section']
+__all__ = ['MAIN_METHODS', 'ABLATION_METHODS', 'DATASET_NAMES', 'TABLE_METRICS', 'IMAGENET_SAME', 'IMAGENET_NOT_SAME',
+           'README_SECTIONS', 'comparison_table', 'paper_only_rows', 'directions_table', 'ablation_table',
+           'zscmr_claims', 'imagenet_classes', 'imagenet_overlap', 'imagenet_caveat', 'imagenet_overlap_table',
+           'zscmr_section']
 
 # %% ../../nbs/zscmr/23d_zscmr.report.ipynb #b66f68c5
 MAIN_METHODS = (
@@ -125,6 +129,116 @@ def zscmr_claims(df: pd.DataFrame, task: str = "Sketch->Image") -> list[str]:
         ]
     return lines
 
+# %% ../../nbs/zscmr/23d_zscmr.report.ipynb #b90d8f8a
+IMAGENET_SAME = {  # class -> ImageNet-1k classes (torchvision's names) that are it, or kinds of it, by other names
+    "airplane": ("airliner", "warplane"),
+    "bell": ("chime",),  # WordNet: chime, bell, gong
+    "bicycle": ("mountain bike", "bicycle-built-for-two"),
+    "bookshelf": ("bookcase",),
+    "cow": ("ox",),
+    "duck": ("drake",),
+    "eyeglasses": ("sunglasses",),
+    "hamburger": ("cheeseburger",),
+    "hedgehog": ("porcupine",),  # WordNet: porcupine, hedgehog
+    "motorcycle": ("moped", "motor scooter"),
+    "sailboat": ("catamaran", "trimaran", "schooner", "yawl"),
+    "saxophone": ("sax",),
+    "songbird": ("goldfinch", "house finch", "junco", "indigo bunting", "robin", "chickadee"),
+    "teddy bear": ("teddy",),
+    "trumpet": ("cornet",),  # WordNet: cornet, horn, trumpet, trump
+    "tv": ("television",),
+    "wading bird": ("white stork", "black stork", "flamingo", "spoonbill", "little blue heron", "crane bird"),
+    "wrist watch": ("digital watch",),
+}
+IMAGENET_NOT_SAME = {"mouse": ("mouse",)}  # class -> same-named ImageNet classes that are another thing (homonyms)
+
+
+def imagenet_classes() -> tuple[str, ...]:
+    "ImageNet-1k's 1,000 class names in class-index order, as torchvision ships them (offline)."
+    from torchvision.models import EfficientNet_B0_Weights
+
+    return tuple(EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _name_words(name: str) -> tuple[str, ...]:
+    bare = re.sub(r"\([^)]*\)", " ", str(name)).lower().replace("'", "")
+    return tuple(w for w in re.split(r"[^a-z0-9]+", bare) if w)
+
+
+def _same_thing(c: tuple, n: tuple) -> bool:
+    "Equal names (also without spaces), or one a kind of the other (its last words are the other's whole name)."
+    if c == n or "".join(c) == "".join(n):
+        return True
+    short, long_ = sorted((c, n), key=len)
+    return len(short) < len(long_) and long_[-len(short) :] == short
+
+
+def imagenet_overlap(
+    classes,  # class names (any spelling: spaces, hyphens, underscores, bracketed qualifiers)
+    words: dict | None = None,  # class -> its words, where a name runs them together ("tenniscourt")
+) -> dict:  # class -> the ImageNet-1k classes it matches (torchvision's names, in ImageNet order), matched only
+    "The classes of `classes` that ImageNet-1k also has, with the ImageNet classes each matches (rule above)."
+    inet = imagenet_classes()
+    out = {}
+    for c in classes:
+        cw = tuple(w for part in (words or {}).get(c, [c]) for w in _name_words(part))
+        key = " ".join(cw)
+        same = set(IMAGENET_SAME.get(key, ()))
+        hits = tuple(
+            n
+            for n in inet
+            if n not in IMAGENET_NOT_SAME.get(key, ()) and (n in same or _same_thing(cw, _name_words(n)))
+        )
+        if hits:
+            out[c] = hits
+    return out
+
+
+def imagenet_caveat(
+    classes,  # the unseen classes (or every class that is unseen in some split)
+    words: dict | None = None,  # class -> its words (`imagenet_overlap`)
+    simulated: bool = False,  # a twin's run: the overlap concerns the real data
+    what: str = "unseen classes",
+) -> str:
+    "One sentence for a report: which of `classes` the backbone's ImageNet-1k pretraining has, or that none is."
+    ov = imagenet_overlap(classes, words)
+    where = " (it matters on the real data: a twin's drawings are not ImageNet photos)" if simulated else ""
+    if not ov:
+        return (
+            f"ImageNet-1k overlap{where}: none of the {len(classes)} {what} matches an ImageNet-1k class "
+            f"(rsr_nb.zscmr.report.imagenet_overlap's rule)."
+        )
+    listed = "; ".join(f"{c} ({', '.join(v)})" for c, v in ov.items())
+    return (
+        f"ImageNet-1k overlap{where}: the frozen backbone was pretrained on ImageNet-1k, which has {len(ov)} of the "
+        f"{len(classes)} {what}, or kinds of them: {listed}. For these, 'unseen' holds for the trained stages "
+        f"(stage 1, stage 2, SAE, ITQ), not for the backbone's features."
+    )
+
+
+def imagenet_overlap_table() -> str:
+    "Markdown: for every zero-shot split of this project, and the aerial classes, the unseen classes ImageNet-1k has."
+    from rsr_nb.data.sketch import ZERO_SHOT_SPLITS, zero_shot_split
+    from rsr_nb.zscmr.aerial import AERIAL_WORDS, SKETCHED
+
+    rows = []
+    for ds in ("sketchy", "tuberlin"):
+        for split in ZERO_SHOT_SPLITS:
+            if ds == "tuberlin" and split == "eccv18":  # Sketchy only
+                continue
+            unseen = zero_shot_split(ds, split)[1]
+            rows.append((DATASET_NAMES[ds], f"`{split}`", unseen, imagenet_overlap(unseen)))
+    aerial = "Earth on Canvas -> UC Merced", "leave-2-out (each class unseen in 4 of the 10 splits)"
+    rows.append((*aerial, SKETCHED, imagenet_overlap(SKETCHED, AERIAL_WORDS)))
+    lines = [
+        "| data | split | unseen classes | of them in ImageNet-1k | which (ImageNet-1k classes) |",
+        "|---|---|---|---|---|",
+    ]
+    for data, split, unseen, ov in rows:
+        which = "; ".join(f"{c} ({', '.join(v)})" for c, v in ov.items()) or "none"
+        lines.append(f"| {data} | {split} | {len(unseen)} | {len(ov)} | {which} |")
+    return "\n".join(lines)
+
 # %% ../../nbs/zscmr/23d_zscmr.report.ipynb #6fcafb44
 def zscmr_section(runs: dict) -> str:
     "README: one subsection per `zscmr_<dataset>` results file."
@@ -150,6 +264,8 @@ def zscmr_section(runs: dict) -> str:
             f"    {run['command']}",
             "",
             f"Measured run time: {run_time(run)}.",
+            "",
+            imagenet_caveat(run["dataset"]["unseen"], simulated=run["dataset"]["source"] == "simulated"),
             "",
             markdown_table(
                 _metrics(
