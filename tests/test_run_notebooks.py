@@ -301,7 +301,7 @@ def test_zscmr_real_without_files_says_where_to_put_them(tmp_path):
 
 
 def test_zero_shot_pipeline_never_trains_on_unseen_classes(monkeypatch):
-    """Stage 1 and every stage-2 model see seen-class items only (SAE, ITQ and the class graph: tests/test_zscmr_guards.py)."""
+    """Stage 1 and every stage-2 model see seen-class items only (SAE, ITQ, class graph: test_zscmr_guards.py)."""
     import numpy as np
     import rsr_nb.zscmr.pipelines as P
 
