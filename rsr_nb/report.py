@@ -419,8 +419,9 @@ gallery of the target modality. `nbs/protocols.ipynb` says what each published n
 A claim within its seed-to-seed spread is reported as no measurable difference: each verdict comes from a bootstrap
 interval on the paired differences (splits resampled, seeds nested). Each command below rebuilds its committed file
 (`-p out_dir results`; without it a run writes to the untracked `runs/` folder) with the torch thread count the
-committed run used (`OMP_NUM_THREADS`): floating-point sums depend on it, so another count gives numbers that differ,
-usually within the spread.
+committed run used (`OMP_NUM_THREADS`): floating-point sums depend on it and on the machine (each file records its
+platform; the reruns tested here match to 1e-6 on the same platform), so another count or another CPU gives numbers
+that differ, usually within the spread.
 """
 
 
