@@ -24,7 +24,7 @@ from .core import write_json_atomic, write_text_atomic
 __all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'HELD', 'NOT_HELD', 'NO_DIFFERENCE', 'PAIR_KEYS', 'FINDINGS_START',
            'FINDINGS_END', 'METHOD_REPORTS', 'RESULTS_INTRO', 'metric_label', 'retrieval_rows', 'environment',
            'write_results', 'read_results', 'summary_table', 'markdown_table', 'Verdict', 'paired_interval', 'beats',
-           'against_paper', 'run_source', 'run_time', 'run_seeds', 'readme_results', 'rerun_command',
+           'against_paper', 'run_source', 'run_time', 'run_seeds', 'results_sections', 'rerun_command',
            'results_markdown', 'findings', 'findings_table', 'update_results']
 
 # %% ../nbs/shared/17_report.ipynb #917be66c
@@ -377,7 +377,7 @@ def _families():
     return [section for name in METHOD_REPORTS for section in importlib.import_module(name).README_SECTIONS]
 
 
-def readme_results(results_dir: str | Path = "results") -> str:
+def results_sections(results_dir: str | Path = "results") -> str:
     "The markdown of every experiment family's section (RESULTS.md's body), from the results files in `results_dir`."
     results_dir = Path(results_dir)
     files = sorted(results_dir.glob("*.json"))
@@ -427,7 +427,7 @@ that differ, usually within the spread.
 
 def results_markdown(results_dir: str | Path = "results") -> str:
     "The whole of RESULTS.md: a short introduction, then one section per experiment family."
-    return RESULTS_INTRO + "\n" + readme_results(results_dir)
+    return RESULTS_INTRO + "\n" + results_sections(results_dir)
 
 
 # %% ../nbs/shared/17_report.ipynb #907598f0
@@ -446,7 +446,7 @@ _BEATS = re.compile(r"^- (?P<label>[^:]+): .+? beats (?P<rival>.+?) on .*\(diffe
 def findings(results_dir: str | Path = "results") -> list[dict]:
     "One entry per RESULTS.md section: its title, data (real / simulated), and the claims held and not held there."
     out = []
-    for block in ("\n" + readme_results(results_dir)).split("\n### ")[1:]:
+    for block in ("\n" + results_sections(results_dir)).split("\n### ")[1:]:
         title, _, body = block.partition("\n")
         items = {}  # claim -> verdicts seen (one per line: a claim may be checked at several settings)
         for line in body.splitlines():

@@ -428,7 +428,7 @@ def write_report(out: Path, outcomes: list, preset: str) -> tuple[Path, Path]:
     "REPORT.md and a self-contained REPORT.html in `out`, from its results files and executed notebooks."
     import mistune
 
-    from rsr_nb.report import _git_commit, readme_results
+    from rsr_nb.report import _git_commit, results_sections
 
     out = Path(out)
     fig_dir = out / "figures"
@@ -448,7 +448,7 @@ def write_report(out: Path, outcomes: list, preset: str) -> tuple[Path, Path]:
     results = out / "results"
     lines += ["", "## Results", ""]
     try:
-        lines.append(readme_results(results))
+        lines.append(results_sections(results))
     except FileNotFoundError:
         lines.append("No results files yet.")
     figs = [(p.stem, _paper_figure(p, fig_dir)) for p in sorted(results.glob("*.json"))] if results.is_dir() else []
