@@ -461,8 +461,8 @@ class ZSCMRExperiment(ZeroShotExperiment):
     dataset: str = "sketchy"  # "sketchy" or "tuberlin"
     split: str = "sem-pcyc"  # "sem-pcyc", "eccv18" (Sketchy only) or "zscmr-code"
     photos: str = "original"  # real Sketchy: "original" (12,500) or "extended" (Sketchy-Ext) photos
-    n_sketches: int = 6  # twin: sketches per class
-    n_photos: int = 8  # twin: photos per class
+    n_sketches: int = 20  # twin: sketches per class
+    n_photos: int = 20  # twin: photos per class
     image_size: int = 64  # twin: item side in pixels
     max_per_class: int = 0  # real data: at most this many items per class and modality (0: all)
 
