@@ -22,10 +22,10 @@ from .core import write_json_atomic, write_text_atomic
 
 # %% auto #0
 __all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'HELD', 'NOT_HELD', 'NO_DIFFERENCE', 'PAIR_KEYS', 'FINDINGS_START',
-           'FINDINGS_END', 'METHOD_REPORTS', 'RESULTS_INTRO', 'metric_label', 'retrieval_rows', 'environment',
-           'write_results', 'read_results', 'summary_table', 'markdown_table', 'Verdict', 'paired_interval', 'beats',
-           'against_paper', 'run_source', 'run_time', 'run_seeds', 'results_sections', 'rerun_command',
-           'results_markdown', 'findings', 'findings_table', 'update_results']
+           'FINDINGS_END', 'METHOD_REPORTS', 'SIMULATED_NOTE', 'RESULTS_INTRO', 'metric_label', 'retrieval_rows',
+           'environment', 'write_results', 'read_results', 'summary_table', 'markdown_table', 'Verdict',
+           'paired_interval', 'beats', 'against_paper', 'run_source', 'run_time', 'run_seeds', 'on_simulated',
+           'results_sections', 'rerun_command', 'results_markdown', 'findings', 'findings_table', 'update_results']
 
 # %% ../nbs/shared/17_report.ipynb #917be66c
 STANDARD_METRICS = ("mAP@all", "P@10")
@@ -377,6 +377,32 @@ def _families():
     return [section for name in METHOD_REPORTS for section in importlib.import_module(name).README_SECTIONS]
 
 
+SIMULATED_NOTE = "on simulated data, a pipeline check"
+_VERDICT_LINE = re.compile(
+    r"^(?P<head>(?:- )?(?:[^:\n]*?, )?(?:held|not held|no measurable difference))(?: \((?P<note>[^)]*)\))?: "
+)
+
+
+def on_simulated(
+    line: str,  # a claim line: "[- ][label, ]verdict[ (note)]: sentence", or "[- ]against the thesis ...: ..."
+) -> str:
+    "The claim line with 'on simulated data, a pipeline check' in the line itself; other lines unchanged."
+    if m := _VERDICT_LINE.match(line):
+        note = f"{m['note']}; {SIMULATED_NOTE}" if m["note"] else SIMULATED_NOTE
+        return f"{m['head']} ({note}): {line[m.end():]}"
+    if m := re.match(r"^(- )?against the thesis", line):
+        return f"{m[0]} ({SIMULATED_NOTE}, not a measurement of the dataset){line[m.end():]}"
+    return line
+
+
+def _label_if_simulated(text: str) -> str:
+    "A section's claim lines labelled by `on_simulated` when its data line says the data are simulated."
+    data = re.search(r"^Data: (.*)$", text, re.M)
+    if not (data and "simulated" in data[1]):
+        return text
+    return "\n".join(on_simulated(line) for line in text.splitlines())
+
+
 def results_sections(results_dir: str | Path = "results") -> str:
     "The markdown of every experiment family's section (RESULTS.md's body), from the results files in `results_dir`."
     results_dir = Path(results_dir)
@@ -387,7 +413,7 @@ def results_sections(results_dir: str | Path = "results") -> str:
     pinned = {f"    {run['command']}": f"    {rerun_command(run)}" for run in runs.values() if run.get("command")}
     parts = []
     for section in _families():
-        text = section(runs)
+        text = _label_if_simulated(section(runs) or "")
         if text:
             parts.append("\n".join(pinned.get(line, line) for line in text.strip().splitlines()))
     return "\n\n".join(parts) + "\n"
@@ -488,8 +514,9 @@ def findings_table(results_dir: str | Path = "results", link: str = "RESULTS.md"
         "|---|---|---|---|",
     ]
     for f in findings(results_dir):
-        held = "; ".join(f["held"]) or "see the section"
-        other = "; ".join(f["not_held"]) or "see the section"
+        tag = "on simulated data, pipeline checks: " if f["data"] == "simulated" else ""
+        held = tag + "; ".join(f["held"]) if f["held"] else "see the section"
+        other = tag + "; ".join(f["not_held"]) if f["not_held"] else "see the section"
         lines.append(f"| [{f['title']}]({link}#{f['anchor']}) | {f['data']} | {held} | {other} |")
     return "\n".join(lines) + "\n"
 

@@ -11,7 +11,16 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..report import against_paper, beats, markdown_table, run_seeds, run_source, run_time, summary_table
+from rsr_nb.report import (
+    against_paper,
+    beats,
+    markdown_table,
+    on_simulated,
+    run_seeds,
+    run_source,
+    run_time,
+    summary_table,
+)
 from .paper import PAPER_COMPARISON, ZSCMR_PAPER_METRIC
 
 # %% auto #0
@@ -96,7 +105,11 @@ def _verdict(ok: bool, text: str) -> str:
     return f"{ok}: {text}"
 
 
-def zscmr_claims(df: pd.DataFrame, task: str = "Sketch->Image") -> list[str]:
+def zscmr_claims(
+    df: pd.DataFrame,
+    task: str = "Sketch->Image",
+    simulated: bool = False,  # measured on a twin: each line says so (`rsr_nb.report.on_simulated`)
+) -> list[str]:
     "Sentences: each thesis claim, held or not, with our numbers."
     d = df[df.task == task]
     methods = set(d.method)
@@ -127,7 +140,7 @@ def zscmr_claims(df: pd.DataFrame, task: str = "Sketch->Image") -> list[str]:
             f"against the thesis ({ZSCMR_PAPER_METRIC}): {s}"
             for s in against_paper(d[d.method == main], ZSCMR_PAPER_METRIC, by=("task",))
         ]
-    return lines
+    return [on_simulated(s) for s in lines] if simulated else lines
 
 # %% ../../nbs/zscmr/23d_zscmr.report.ipynb #b90d8f8a
 IMAGENET_SAME = {  # class -> ImageNet-1k classes (torchvision's names) that are it, or kinds of it, by other names
