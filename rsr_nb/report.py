@@ -24,8 +24,9 @@ from .core import write_json_atomic, write_text_atomic
 __all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'HELD', 'NOT_HELD', 'NO_DIFFERENCE', 'PAIR_KEYS', 'FINDINGS_START',
            'FINDINGS_END', 'METHOD_REPORTS', 'SIMULATED_NOTE', 'RESULTS_INTRO', 'metric_label', 'retrieval_rows',
            'environment', 'write_results', 'read_results', 'summary_table', 'markdown_table', 'Verdict',
-           'paired_interval', 'beats', 'against_paper', 'run_source', 'run_time', 'run_seeds', 'on_simulated',
-           'results_sections', 'rerun_command', 'results_markdown', 'findings', 'findings_table', 'update_results']
+           'paired_interval', 'seed_spread', 'beats', 'against_paper', 'run_source', 'run_time', 'run_seeds',
+           'on_simulated', 'results_sections', 'rerun_command', 'results_markdown', 'findings', 'findings_table',
+           'update_results']
 
 # %% ../nbs/shared/17_report.ipynb #917be66c
 STANDARD_METRICS = ("mAP@all", "P@10")
@@ -271,6 +272,18 @@ def paired_interval(
     return float(d.mean()), float(lo), float(hi)
 
 
+def seed_spread(
+    rows: pd.DataFrame,  # one method's rows in one cell: value, and seed (and split) where there are several
+) -> float:
+    "Seed-to-seed standard deviation of `value`: within each split where there are splits (root mean square), else over seeds."
+    if "seed" not in rows.columns or rows["seed"].nunique() < 2:
+        return 0.0
+    if "split" in rows.columns and rows["split"].notna().all() and rows["split"].nunique() > 1:
+        per = rows.groupby(["split", "seed"])["value"].mean().groupby(level="split").std(ddof=1).dropna()
+        return float(np.sqrt((per**2).mean())) if len(per) else 0.0
+    return float(rows.groupby("seed")["value"].mean().std(ddof=1))
+
+
 def beats(
     df: pd.DataFrame,  # results rows: method, metric, value, the `by` columns, and seed / split where there are several
     method: str,
@@ -282,9 +295,10 @@ def beats(
     """Is `method` better than `rival` on `metric` in every cell of `by`, beyond the run-to-run spread?
 
     In each cell the two methods are paired run by run (same split and seed) and the mean difference gets a 95 %
-    bootstrap interval (`paired_interval`). Held: every interval lies on the better side of zero. Not held: some
-    interval lies on the worse side. Otherwise no measurable difference. A cell with a single run has no interval: its
-    sign decides, and the sentence says "one run"."""
+    bootstrap interval (`paired_interval`). A cell is won when its interval lies on the better side of zero *and* the
+    mean difference is larger than the seed-to-seed spread (`seed_spread`, the larger of the two methods'), lost when
+    the same holds on the worse side, and otherwise shows no measurable difference. Held: every cell won. Not held: some
+    cell lost. A cell with a single run has no interval: its sign decides, and the sentence says "one run"."""
     sub = df[df.metric == metric]
     keys = [k for k in PAIR_KEYS if k in sub.columns and sub[k].notna().all()]
     m, r = _mean(sub[sub.method == method], list(by)), _mean(sub[sub.method == rival], list(by))
@@ -305,18 +319,26 @@ def beats(
             rows = rows[rows[col] == v]
         return rows.groupby(keys)["value"].mean() if keys else rows["value"].mean() * pd.Series([1.0])
 
+    def rows_of(who, c):
+        rows = sub[sub.method == who]
+        for col, v in zip(by, c if isinstance(c, tuple) else (c,)):
+            rows = rows[rows[col] == v]
+        return rows
+
     state, single = {}, False
     for c in cells:
         diffs = (runs(method, c) - runs(rival, c)).dropna() * sign
         mean, lo, hi = paired_interval(diffs)
+        spread = max(seed_spread(rows_of(method, c)), seed_spread(rows_of(rival, c)))
         single |= len(diffs) < 2
-        state[c] = ("won" if lo > 0 else "lost" if hi < 0 else "tie", mean, lo, hi, len(diffs))
+        won, lost_ = lo > 0 and mean > spread, hi < 0 and -mean > spread
+        state[c] = ("won" if won else "lost" if lost_ else "tie", mean, lo, hi, len(diffs), spread)
     one = " (one run: no interval)" if single else ""
 
     def numbers(c):
-        _, mean, lo, hi, n = state[c]
+        _, mean, lo, hi, n, sd = state[c]
         spread = "" if n < 2 else f", difference {sign * mean:+.1f} [{sign * (lo if sign > 0 else hi):+.1f}, " \
-            f"{sign * (hi if sign > 0 else lo):+.1f}] over {n} runs"
+            f"{sign * (hi if sign > 0 else lo):+.1f}] over {n} runs, seed-to-seed sd {sd:.1f}"
         return f"{name(c)} {m[c]:.1f} vs {r[c]:.1f}{spread}"
 
     lost = [c for c in cells if state[c][0] == "lost"]

@@ -23,7 +23,7 @@ from ..data.ucmerced import UCM_CLASSES
 from ..experiment import RunResult, timed
 from ..report import beats, markdown_table, run_seeds, run_source, run_time, summary_table
 from ..semantics import ClassVectors
-from .report import imagenet_caveat
+from .report import calibration_section, imagenet_caveat
 from rsr_nb.zscmr.pipelines import (
     ZeroShotData,
     ZeroShotExperiment,
@@ -138,7 +138,9 @@ class AerialExperiment(ZeroShotExperiment):
 
     @property
     def name(self) -> str:
-        return "zscmr_aerial" + ("_extra" if self.extra_seen_images else "")
+        "Results file stem: zscmr_aerial[_extra][_twin] (_twin on simulated data: a twin never overwrites a real run)."
+        extra = "_extra" if self.extra_seen_images else ""
+        return "zscmr_aerial" + extra + ("_twin" if self.data == "simulated" else "")
 
 # %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #5f421766
 def aerial_vectors(which: str, data_root: str = "") -> ClassVectors:
@@ -372,7 +374,8 @@ def aerial_section(runs: dict) -> str:
         n_splits = df["split"].nunique()
         parts += [
             "### Zero-shot aerial sketches: Earth on Canvas sketches -> UC Merced images"
-            + (" (extra seen image classes)" if p.get("extra_seen_images") else ""),
+            + (" (extra seen image classes)" if p.get("extra_seen_images") else "")
+            + (" (simulated twin)" if run["dataset"]["source"] == "simulated" else ""),
             "",
             f"Data: {run_source(run)}; {n_splits} leave-2-classes-out splits x {run_seeds(run)}; 3 seen and 2 unseen "
             f"sketched classes per split; values in %, mean ± std over split x seed runs; no paper number exists "
@@ -409,4 +412,4 @@ def aerial_section(runs: dict) -> str:
     return "\n".join(parts).strip()
 
 
-README_SECTIONS = [aerial_section]
+README_SECTIONS = [aerial_section, calibration_section]  # the twins beside real data, after the real aerial runs
