@@ -253,6 +253,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                      'rsr_nb/cmirnet/pipelines.py')},
             'rsr_nb.cmirnet.report': { 'rsr_nb.cmirnet.report._by_task': ( 'cmirnet/cmirnet.report.html#_by_task',
                                                                            'rsr_nb/cmirnet/report.py'),
+                                       'rsr_nb.cmirnet.report._dsrsid_block': ( 'cmirnet/cmirnet.report.html#_dsrsid_block',
+                                                                                'rsr_nb/cmirnet/report.py'),
                                        'rsr_nb.cmirnet.report._gap_to_label_space': ( 'cmirnet/cmirnet.report.html#_gap_to_label_space',
                                                                                       'rsr_nb/cmirnet/report.py'),
                                        'rsr_nb.cmirnet.report._mean': ('cmirnet/cmirnet.report.html#_mean', 'rsr_nb/cmirnet/report.py'),

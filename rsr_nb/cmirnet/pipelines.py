@@ -132,6 +132,7 @@ class DSRSIDExperiment(Experiment):
     data_root: str = ""
     n_per_class: int = 100
     pan_size: int = 64
+    twin_noise: float = 1.0  # twin only: sensor noise as a multiple of the default (a harder twin above 1)
     test_fraction: float = 0.2
     feat_dim: int = 128
     epochs_stage1: int = 15
@@ -155,6 +156,7 @@ class DSRSIDExperiment(Experiment):
         check_choice("data", self.data, ("simulated", "real"))
         check_int("n_per_class", self.n_per_class, 2)
         check_int("pan_size", self.pan_size, 16)
+        check_number("twin_noise", self.twin_noise, 0.0, 1000.0)
         check_number("test_fraction", self.test_fraction, 0.01, 0.99)
         if round(self.n_per_class * self.test_fraction) < 1 or round(self.n_per_class * (1 - self.test_fraction)) < 2:
             raise ValueError(
@@ -176,7 +178,9 @@ class DSRSIDExperiment(Experiment):
 
     @property
     def name(self) -> str:
-        return f"dsrsid_dv{self.d_v}"
+        "dsrsid_dv<d_v>; a twin at another noise or size adds them (dsrsid_dv64_noise8_n25): never the default file."
+        harder = self.data == "simulated" and (self.twin_noise != 1.0 or self.n_per_class != 100)
+        return f"dsrsid_dv{self.d_v}" + (f"_noise{self.twin_noise:g}_n{self.n_per_class}" if harder else "")
 
     def config(self) -> CMIRNetConfig:
         lambdas = (self.lambda1, self.lambda2, self.lambda3, self.lambda4, self.lambda5)
@@ -207,7 +211,15 @@ def load_dsrsid(
     "The pairs of the twin or of the real DSRSID (a class-balanced subsample of `n_per_class` pairs per class)."
     num_workers = _default_workers(cfg) if num_workers is None else check_int("num_workers", num_workers, 0)
     if cfg.data == "simulated":
-        ds = get_dataset("dsrsid", "simulated", n_per_class=cfg.n_per_class, pan_size=cfg.pan_size, seed=0, cache=False)
+        ds = get_dataset(
+            "dsrsid",
+            "simulated",
+            n_per_class=cfg.n_per_class,
+            pan_size=cfg.pan_size,
+            seed=0,
+            cache=False,
+            noise=cfg.twin_noise,
+        )
         idx = np.arange(len(ds))
     else:
         ds = get_dataset("dsrsid", "real", root=cfg.data_root or None)

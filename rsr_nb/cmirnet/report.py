@@ -6,6 +6,8 @@ thesis' claims checked on those numbers, each sentence computed from them."""
 # %% ../../nbs/cmirnet/15d_cmirnet.report.ipynb #a4882e49
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -66,13 +68,26 @@ def _rows(run: dict) -> pd.DataFrame:
 
 
 def dsrsid_section(runs: dict) -> str:
-    names = sorted((k for k in runs if k.startswith("dsrsid_dv")), key=lambda k: int(k[len("dsrsid_dv") :]))
-    if not names:
-        return ""
+    "One section per DSRSID setting: the default (dsrsid_dv<d_v>), then each harder twin (dsrsid_dv<d_v>_noise.._n..)."
+    groups = {}
+    for k in runs:
+        if m := re.fullmatch(r"dsrsid_dv(\d+)(_.+)?", k):
+            groups.setdefault(m[2] or "", []).append((int(m[1]), k))
+    return "\n\n".join(_dsrsid_block(runs, [k for _, k in sorted(groups[g])]) for g in sorted(groups))
+
+
+def _dsrsid_block(runs: dict, names: list) -> str:
     df = pd.concat([_rows(runs[k]) for k in names], ignore_index=True)
     first = runs[names[0]]
+    p = first["params"]
+    harder = first["dataset"].get("source") == "simulated" and (
+        p.get("twin_noise", 1.0) != 1.0 or p.get("n_per_class", 100) != 100
+    )
+    title = "### CMIR-NET on DSRSID (PAN <-> MUL)" + (
+        f", harder twin (sensor noise x{p.get('twin_noise', 1.0):g}, {p['n_per_class']} pairs per class)" if harder else ""
+    )
     lines = [
-        "### CMIR-NET on DSRSID (PAN <-> MUL)",
+        title,
         "",
         f"Data: {_source(first)} ({first['dataset'].get('name')}); {_seeds(first)}; values in %, mean ± std over "
         f"seeds; the thesis' number in brackets (measured by the {PAPER_PROTOCOL}). Commands:",
