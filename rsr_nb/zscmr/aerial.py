@@ -106,8 +106,8 @@ class AerialExperiment(ZeroShotExperiment):
     word_vectors: list = field(default_factory=lambda: ["glove"])  # "released", "glove" or file paths
     extra_seen_images: bool = False  # add the UC Merced classes without sketches as seen image-only classes
     splits: int = 10  # how many of the 10 leave-2-out splits to run (in a fixed order)
-    n_sketches: int = 12  # twin: sketches per class
-    n_photos: int = 12  # twin: images per class
+    n_sketches: int = 25  # twin: sketches per class (as Earth on Canvas)
+    n_photos: int = 100  # twin: images per class (as UC Merced)
     image_size: int = 64  # twin: item side
     epochs: int = 30
     ablation: bool = False
