@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rsr_nb.data.sim.sketch import SketchyTwin, TUBerlinTwin, semantic_visual_agreement
+from rsr_nb.data.sim.sketch import SEMANTIC_SHARE, SketchyTwin, TUBerlinTwin, semantic_visual_agreement
 from rsr_nb.data.sketch import SKETCHY_CLASSES, TUBERLIN_CLASSES
 
 
@@ -69,5 +69,5 @@ def test_word_vectors_predict_appearance_more_than_the_control():
     names = SKETCHY_CLASSES[:60]
     on = semantic_visual_agreement(SketchyTwin("photo", n_per_class=3, classes=names))
     off = semantic_visual_agreement(SketchyTwin("photo", n_per_class=3, classes=names, semantic_share=0.0))
-    assert on.n_classes == 60 and on.semantic_share == 0.6 and off.semantic_share == 0.0
+    assert on.n_classes == 60 and on.semantic_share == SEMANTIC_SHARE and off.semantic_share == 0.0
     assert float(on) > 0.1 and float(on) > float(off) + 0.1

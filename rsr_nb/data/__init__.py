@@ -100,16 +100,16 @@ def get_dataset(
         simulated (PatternNetTwin): n_per_class=20, image_size=64, seed=0, cache=True, transform=None
     - "dsrsid": DSRSID GF-1 PAN / MUL pairs, 8 classes; items {pan, mul, label}
         real (DSRSID): normalize=True, transform=None
-        simulated (DSRSIDTwin): n_per_class=100, pan_size=64, seed=0, normalize=True, cache=True, transform=None
+        simulated (DSRSIDTwin): n_per_class=100, pan_size=64, seed=0, normalize=True, cache=True, transform=None, noise=1.0
     - "landsat8-panms": a real Landsat-8 PAN / MS pair in tiles; items {pan, ms}
         real (Landsat8PanMS): tile=64, transform=None
         simulated: none
     - "sketchy": Sketchy sketches or photos, 125 classes (zero-shot sketch retrieval); items {image, label}
         real (Sketchy): modality='sketch', photos='original', image_size=224, classes=None, transform=None
-        simulated (SketchyTwin): modality='sketch', n_per_class=None, image_size=64, seed=0, classes=None, cache=True, transform=None, semantic_share=0.6, kv=None
+        simulated (SketchyTwin): modality='sketch', n_per_class=None, image_size=64, seed=0, classes=None, cache=True, transform=None, semantic_share=0.85, kv=None
     - "tuberlin": TU-Berlin sketches or photos (TU-Berlin-Ext), 250 classes; items {image, label}
         real (TUBerlin): modality='sketch', image_size=224, classes=None, transform=None
-        simulated (TUBerlinTwin): modality='sketch', n_per_class=None, image_size=64, seed=0, classes=None, cache=True, transform=None, semantic_share=0.6, kv=None
+        simulated (TUBerlinTwin): modality='sketch', n_per_class=None, image_size=64, seed=0, classes=None, cache=True, transform=None, semantic_share=0.85, kv=None
     - "earth-on-canvas": Earth on Canvas free-hand aerial sketches, 5 UC Merced classes; items {image, label}
         real (EarthOnCanvas): image_size=256, transform=None, per_class=25
         simulated: none
