@@ -61,7 +61,8 @@ def _quick() -> list[Job]:
         "run_zscmr",
         "run_zscmr_aerial",
     ]
-    return [Job(n.removeprefix("run_"), f"nbs/{n}.ipynb") for n in nbs]
+    harder = Job("dsrsid_harder", "nbs/run_dsrsid.ipynb", {"twin_noise": 16, "n_per_class": 25})  # methods separate
+    return [Job(n.removeprefix("run_"), f"nbs/{n}.ipynb") for n in nbs] + [harder]
 
 
 UCM = "ucmerced/UCMerced_LandUse"
