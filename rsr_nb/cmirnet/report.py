@@ -80,9 +80,7 @@ def _dsrsid_block(runs: dict, names: list) -> str:
     df = pd.concat([_rows(runs[k]) for k in names], ignore_index=True)
     first = runs[names[0]]
     p = first["params"]
-    harder = first["dataset"].get("source") == "simulated" and (
-        p.get("twin_noise", 1.0) != 1.0 or p.get("n_per_class", 100) != 100
-    )
+    harder = first["dataset"].get("source") == "simulated" and p.get("twin_noise", 1.0) != 1.0
     title = "### CMIR-NET on DSRSID (PAN <-> MUL)" + (
         f", harder twin (sensor noise x{p.get('twin_noise', 1.0):g}, {p['n_per_class']} pairs per class)" if harder else ""
     )
