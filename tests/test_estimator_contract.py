@@ -64,7 +64,28 @@ bad = {
 }
 """,
 )
-CASES = [CMIRNET, SGCN]
+GCN_MULTILABEL = Case(
+    "GCNMultiLabel",
+    """
+import tempfile
+import numpy as np
+from rsr_nb.graphs.estimators import GCNMultiLabel
+rng = np.random.default_rng(0)
+y = np.repeat([0, 1], 6)
+labels = np.stack([y == 0, y == 1, np.arange(12) % 2 == 0], 1).astype(np.float32)
+base = np.where(y[:, None, None, None] == 0, [200, 190, 120], [40, 110, 50])
+images = np.clip(base + rng.normal(0, 25, (12, 40, 40, 3)), 0, 255).astype(np.uint8)
+est = GCNMultiLabel(epochs=3, n_jobs=1, validation_fraction=0.34, cache_dir=tempfile.mkdtemp())
+fit_args = (images, labels)
+embed = lambda e: e.predict_proba(images)
+bad = {
+    "shape": (images[..., 0], labels),
+    "nan": (np.where(np.ones_like(images, bool) & (np.arange(40)[:, None] == 3), np.nan, images.astype(float)), labels),
+    "empty": (images[:0], labels[:0]),
+}
+""",
+)
+CASES = [CMIRNET, SGCN, GCN_MULTILABEL]
 
 
 def _load(case):
