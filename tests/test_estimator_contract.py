@@ -85,7 +85,30 @@ bad = {
 }
 """,
 )
-CASES = [CMIRNET, SGCN, GCN_MULTILABEL]
+ZSCMR = Case(
+    "ZSCMREstimator",
+    """
+import numpy as np
+import torch
+from rsr_nb.data.sim.sketch import SketchyTwin
+from rsr_nb.zscmr.estimator import ZSCMREstimator
+def twin(mod):
+    ds = SketchyTwin(mod, n_per_class=5, classes=["cat", "dog", "airplane", "apple"], image_size=32)
+    x = torch.stack([ds[i]["image"] for i in range(len(ds))]).permute(0, 2, 3, 1).mul(255).round().byte().numpy()
+    return x, np.array([ds.classes[int(c)] for c in ds.labels])
+photos, yp = twin("photo")
+sketches, ys = twin("sketch")
+est = ZSCMREstimator(stage1_epochs=3, epochs=3, backbone_input=32, hidden=64, stage1_hidden=64, d=16)
+fit_args = (photos, sketches, yp, ys)
+embed = lambda e: e.transform(sketches, "sketch")
+bad = {
+    "shape": (photos[..., 0], sketches, yp, ys),
+    "nan": (np.where(np.arange(32)[:, None] == 3, np.nan, photos.astype(float)), sketches, yp, ys),
+    "empty": (photos[:0], sketches, yp[:0], ys),
+}
+""",
+)
+CASES = [CMIRNET, SGCN, GCN_MULTILABEL, ZSCMR]
 
 
 def _load(case):

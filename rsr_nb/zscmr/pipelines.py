@@ -67,7 +67,8 @@ def stage1_features(
     device: str = "auto",
     desc: str = "stage 1",
     show_progress: bool = True,
-) -> tuple[torch.Tensor, list]:  # N x hidden features of every item, and the training history
+    return_body: bool = False,  # also return the trained body (the head without its last layer), to embed new items
+) -> tuple:  # N x hidden features of every item, the training history (and the body)
     "Train a seen-class classifier head on `train` items; return every item's hidden-layer activations."
     dev = get_device(device)
     y_train = labels[torch.as_tensor(train)]
@@ -88,7 +89,7 @@ def stage1_features(
     with torch.no_grad():
         body = head.net[:-1].eval()
         out = torch.cat([body(features[s : s + 2048].to(dev)).cpu() for s in range(0, len(features), 2048)])
-    return out, hist
+    return (out, hist, body.cpu()) if return_body else (out, hist)
 
 # %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #4c935a9c
 GRAPH_OPTIONS = ("seen", "seen+unseen", "none")
