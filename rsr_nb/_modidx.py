@@ -831,6 +831,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                          'rsr_nb/graphs/estimators.py'),
                                           'rsr_nb.graphs.estimators._load': ( 'graphs/graphs.estimators.html#_load',
                                                                               'rsr_nb/graphs/estimators.py'),
+                                          'rsr_nb.graphs.estimators._ml_report': ( 'graphs/graphs.estimators.html#_ml_report',
+                                                                                   'rsr_nb/graphs/estimators.py'),
                                           'rsr_nb.graphs.estimators._report': ( 'graphs/graphs.estimators.html#_report',
                                                                                 'rsr_nb/graphs/estimators.py'),
                                           'rsr_nb.graphs.estimators._save': ( 'graphs/graphs.estimators.html#_save',
