@@ -60,6 +60,7 @@ def _quick() -> list[Job]:
         "run_sgcn_cbir",
         "run_zscmr",
         "run_zscmr_aerial",
+        "run_own_data",
     ]
     harder = Job("dsrsid_harder", "nbs/run_dsrsid.ipynb", {"twin_noise": 16, "n_per_class": 25})  # methods separate
     return [Job(n.removeprefix("run_"), f"nbs/{n}.ipynb") for n in nbs] + [harder]

@@ -23,10 +23,11 @@ TINY_ZSCMR = dict(n_sketches=2, n_photos=2, image_size=32, backbone_input=32, st
                   hidden=32, d=8, epochs=2, ablation=False, show_figures=False)
 TINY_AERIAL = dict(n_sketches=6, n_photos=6, image_size=32, backbone_input=32, stage1_hidden=32, stage1_epochs=2,
                    hidden=32, d=8, epochs=2, splits=2, show_figures=False)
+TINY_OWN = dict(epochs=2, backbone_input=32, n_jobs=1, show_figures=False)
 RUN_NOTEBOOKS = {"run_zscmr.ipynb": TINY_ZSCMR, "run_zscmr_aerial.ipynb": TINY_AERIAL, "run_dsrsid.ipynb": TINY_DSRSID, "run_ucm_speech.ipynb": TINY_UCM,
                  "run_cmirnet_ablation.ipynb": TINY_ABLATION, "run_cmirnet_lambda_selection.ipynb": TINY_SELECTION,
                  "run_cmirnet_diagnosis.ipynb": TINY_DIAGNOSIS, "run_ucm_multilabel.ipynb": TINY_GRAPHS,
-                 "run_sgcn_cbir.ipynb": TINY_SGCN}
+                 "run_sgcn_cbir.ipynb": TINY_SGCN, "run_own_data.ipynb": TINY_OWN}
 
 
 def run(nb, tmp_path, **params):
