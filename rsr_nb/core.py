@@ -23,8 +23,8 @@ import torch
 
 # %% auto #0
 __all__ = ['seed_everything', 'get_device', 'keep_freed_memory', 'skip_final_collection', 'data_root', 'to_jsonable',
-           'write_json_atomic', 'write_text_atomic', 'progress', 'check_int', 'check_number', 'check_choice',
-           'check_seeds', 'as_features', 'as_labels']
+           'write_json_atomic', 'write_text_atomic', 'save_torch_atomic', 'load_saved', 'progress', 'check_int',
+           'check_number', 'check_choice', 'check_seeds', 'as_features', 'as_labels']
 
 # %% ../nbs/foundation/00_core.ipynb #55c58d6f
 def seed_everything(seed: int, deterministic: bool = True) -> int:
@@ -195,6 +195,44 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+# %% ../nbs/foundation/00_core.ipynb #831e2055
+def save_torch_atomic(
+    path: str | Path,
+    state: dict,  # tensors, numbers, strings, lists and dicts of them: what weights-only loading reads
+) -> Path:
+    "`torch.save` `state` to `path` atomically: a temporary file in the same folder, then a rename."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_saved(
+    path: str | Path,
+    kind: str,  # the class that wrote it, e.g. "SGCNRetriever": its files carry format "rsr_nb <kind> 1"
+) -> dict:
+    "The state `<kind>.save` wrote to `path`, read weights-only; a missing, foreign or garbage file says which it is."
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(
+            f"{path} is not a {kind} file (one that {kind}.save writes): torch cannot read it with weights-only "
+            f"loading ({type(e).__name__})"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != f"rsr_nb {kind} 1":
+        raise ValueError(f"{path} is not a {kind} file (one that {kind}.save writes)")
+    return state
 
 # %% ../nbs/foundation/00_core.ipynb #47c8417d
 def _in_notebook_with_widgets() -> bool:
