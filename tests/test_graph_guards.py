@@ -1,6 +1,7 @@
 """Guards on what each fit of the graph methods actually receives, not on the split the pipeline records.
 
-Every training entry point of the two graph pipelines (the GCN, with its early-stopping validation graphs; the Siamese
+Every training entry point of the two graph pipelines, in the pipelines and in the own-data estimators they train
+through (the GCN, with its early-stopping validation graphs; the Siamese
 head; the multi-label threshold chosen on validation; the paper's baselines and the logistic reference) is replaced
 by a spy that records the images it is handed, then calls the real function. Images are identified by what arrives:
 graphs by identity (and their edges compared with the region adjacency), feature rows by a tag column that holds the
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from rsr_nb.graphs import estimators as E
 from rsr_nb.graphs import model as M
 from rsr_nb.graphs import pipelines as P
 from rsr_nb.graphs.model import GCN, Batch, Data, gcn_outputs, graph_batches, train_gcn
@@ -60,7 +62,9 @@ class Spy:
         self.events = []  # (what, indices, extra) in call order
         for name in ("train_gcn", "gcn_outputs", "train_siamese", "choose_threshold", "evaluate_tasks",
                      "mean_node_features", "multilabel_baselines", "logistic_multilabel"):
-            monkeypatch.setattr(P, name, getattr(self, name))
+            for module in (P, E):  # the pipelines train through the own-data estimators
+                if hasattr(module, name):
+                    monkeypatch.setattr(module, name, getattr(self, name))
 
     def images(self, graphs, what) -> np.ndarray:
         "Indices of `graphs` in the data; each must be the data's own graph, its edges intact."

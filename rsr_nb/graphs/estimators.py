@@ -53,6 +53,18 @@ class _GraphEstimator(BaseEstimator):
         pass
 
 
+def _check_classes(y: np.ndarray, classes):
+    "At least two classes with at least two images each (the GCN needs a validation image, the pairs two classes)."
+    counts = np.bincount(y)
+    present = np.flatnonzero(counts)
+    if len(present) < 2 or counts[present].min() < 2:
+        names = [classes[c] if c < len(classes) else str(c) for c in present]
+        raise ValueError(
+            f"SGCNRetriever needs at least two classes with at least two images each; got class sizes "
+            f"{dict(zip(names, counts[present].tolist()))}"
+        )
+
+
 class SGCNRetriever(_GraphEstimator):
     """Siamese graph convolutional network for content-based image retrieval, on any labelled images.
 
@@ -143,15 +155,22 @@ class SGCNRetriever(_GraphEstimator):
             raise ValueError("no images to fit: give at least two images of each of two classes")
         if src.multilabel:
             raise ValueError("SGCNRetriever needs one class per image; for several labels per image use GCNMultiLabel")
-        y = torch.as_tensor(np.asarray(src.labels, dtype=np.int64))
-        counts = torch.bincount(y)
-        present = torch.nonzero(counts).flatten()
-        if len(present) < 2 or counts[present].min() < 2:
-            raise ValueError(
-                f"SGCNRetriever needs at least two classes with at least two images each; got class sizes "
-                f"{dict(zip([src.classes[int(c)] for c in present], counts[present].tolist()))}"
-            )
-        graphs = self._graphs(src, params)
+        _check_classes(np.asarray(src.labels, dtype=np.int64), src.classes)  # before the graphs are built
+        return self.fit_graphs(self._graphs(src, params), src.labels, classes=src.classes)
+
+    def fit_graphs(
+        self,
+        graphs: list,  # region graphs (torch_geometric Data, from `build_graphs` + `to_pyg`) built with this region_size
+        labels,  # one class index per graph
+        classes=None,  # class names, in index order; default: the indices as text
+    ) -> "SGCNRetriever":
+        "Train on graphs already built: the thesis notebook hands its cached graphs here, `fit` the graphs it built."
+        params = self._check_params()
+        y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        if len(graphs) != len(y):
+            raise ValueError(f"{len(graphs)} graphs but {len(y)} labels: give one class per graph")
+        classes = tuple(classes) if classes is not None else tuple(str(c) for c in range(int(y.max()) + 1))
+        _check_classes(y.numpy(), classes)
         fit_rows, val_rows = stratified_split(
             y.numpy(), (1 - self.validation_fraction, self.validation_fraction), seed=self.seed
         )
@@ -159,7 +178,7 @@ class SGCNRetriever(_GraphEstimator):
         cuda = list(range(torch.cuda.device_count())) if dev.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(self.seed)
-            gcn = GCN(graphs[0].x.shape[1], len(src.classes), hidden=tuple(self.hidden), embed_dim=self.embed_dim)
+            gcn = GCN(graphs[0].x.shape[1], len(classes), hidden=tuple(self.hidden), embed_dim=self.embed_dim)
             gcn, hist = train_gcn(
                 gcn,
                 [graphs[i] for i in fit_rows],
@@ -188,7 +207,7 @@ class SGCNRetriever(_GraphEstimator):
                 device=dev,
             )
         self.gcn_, self.head_ = gcn.cpu().eval(), head.cpu().eval()
-        self.classes_ = tuple(src.classes)
+        self.classes_ = classes
         self.rag_params_ = params
         self.n_node_features_ = int(graphs[0].x.shape[1])
         self.history_ = {"gcn": hist, "siamese": hist_s}
@@ -200,10 +219,15 @@ class SGCNRetriever(_GraphEstimator):
         src = image_source(images, unlabelled=True)
         if len(src) == 0:
             raise ValueError("no images to transform")
-        graphs = self._graphs(src, self.rag_params_)
+        return self.transform_graphs(self._graphs(src, self.rag_params_))
+
+    def transform_graphs(self, graphs: list) -> np.ndarray:  # N x siamese_dims[-1]
+        "Retrieval embeddings of graphs already built (with this estimator's region_size and compactness)."
+        check_is_fitted(self, "head_", msg=_NOT_FITTED)
         with torch.no_grad():
             emb = gcn_outputs(self.gcn_, graphs, device=torch.device("cpu"))["embedding"]
             return self.head_.embed(emb).numpy()
+
 
 # %% ../../nbs/graphs/19e_graphs.estimators.ipynb #99dd62fa
 def _save(self, path) -> Path:
@@ -367,49 +391,83 @@ class GCNMultiLabel(_GraphEstimator):
 
     def fit(self, images, labels=None) -> "GCNMultiLabel":
         "Build the graphs, train the GCN on the labels, choose the threshold on the validation share."
-        params = self._check_common()
-        fixed = isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool)
-        if not (self.threshold == "validation" or (fixed and 0 < self.threshold < 1)):
-            raise ValueError(f"threshold must be 'validation' or a number in (0, 1), got {self.threshold!r}")
+        params = self._check_params()
         src = image_source(images, labels)
         if len(src) == 0:
             raise ValueError("no images to fit")
         if not src.multilabel:
             raise ValueError("GCNMultiLabel needs several labels per image (N x L 0/1); for one class per image use "
                              "SGCNRetriever")
-        y = torch.as_tensor(np.asarray(src.labels, dtype=np.float32))
-        rng = np.random.default_rng(self.seed)
-        perm = rng.permutation(len(y))
-        n_val = max(1, int(round(self.validation_fraction * len(y))))
-        val_rows, fit_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        if len(fit_rows) < 2:
-            raise ValueError(f"{len(y)} images leave fewer than 2 for training after the validation share")
-        graphs = self._graphs(src, params)
-        yv = y[val_rows].numpy().astype(int)
+        self._validation_rows(len(src))  # fails before the graphs are built
+        return self.fit_graphs(self._graphs(src, params), src.labels, classes=src.classes)
+
+    def _check_params(self) -> RAGParams:
+        params = self._check_common()
+        fixed = isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool)
+        if not (self.threshold == "validation" or (fixed and 0 < self.threshold < 1)):
+            raise ValueError(f"threshold must be 'validation' or a number in (0, 1), got {self.threshold!r}")
+        return params
+
+    def _validation_rows(self, n: int) -> tuple:
+        "A seeded random validation share of `n` images: (fit rows, validation rows)."
+        perm = np.random.default_rng(self.seed).permutation(n)
+        n_val = max(1, int(round(self.validation_fraction * n)))
+        if n - n_val < 2:
+            raise ValueError(f"{n} images leave fewer than 2 for training after the validation share")
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def fit_graphs(
+        self,
+        graphs: list,  # region graphs (torch_geometric Data) built with this region_size and compactness
+        labels,  # N x L 0/1, one row per graph
+        classes=None,  # label names, in column order; default: the column indices as text
+        validation: tuple | None = None,  # (graphs, labels) held out for early stopping and the threshold;
+        # None: a `validation_fraction` share of the given graphs, drawn with `seed`
+    ) -> "GCNMultiLabel":
+        "Train on graphs already built; the thesis notebook hands its own validation images as `validation`."
+        params = self._check_params()
+        y = torch.as_tensor(np.asarray(labels, dtype=np.float32))
+        if y.ndim != 2 or len(graphs) != len(y):
+            raise ValueError(f"labels must be N x L with one row per graph; got {tuple(y.shape)} for {len(graphs)} graphs")
+        if validation is None:
+            fit_rows, val_rows = self._validation_rows(len(y))
+            fit_g, fit_y = [graphs[i] for i in fit_rows], y[fit_rows]
+            val_g, val_y = [graphs[i] for i in val_rows], y[val_rows]
+        else:
+            fit_g, fit_y = list(graphs), y
+            val_g, val_y = validation[0], torch.as_tensor(np.asarray(validation[1], dtype=np.float32))
+            if len(val_g) != len(val_y) or len(val_g) == 0 or val_y.shape[1:] != y.shape[1:]:
+                raise ValueError("validation must be (graphs, N_val x L labels) with at least one graph")
+        yv = val_y.numpy().astype(int)
         dev = get_device(self.device)
         cuda = list(range(torch.cuda.device_count())) if dev.type == "cuda" else []
+        fixed = 0.5 if self.threshold == "validation" else float(self.threshold)  # early stopping's threshold
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(self.seed)
             gcn = GCN(graphs[0].x.shape[1], y.shape[1], hidden=tuple(self.hidden), embed_dim=self.embed_dim)
             gcn, hist = train_gcn(
                 gcn,
-                [graphs[i] for i in fit_rows],
-                y[fit_rows],
+                fit_g,
+                fit_y,
                 task="multilabel",
                 epochs=self.epochs,
                 batch_size=self.batch_size,
                 lr=self.lr,
                 seed=self.seed,
                 device=dev,
-                val_graphs=[graphs[i] for i in val_rows],
-                val_score=lambda lg: multilabel_scores(yv, (torch.sigmoid(lg).numpy() > 0.5).astype(int))["F1"],
+                val_graphs=val_g,
+                val_score=lambda lg: multilabel_scores(yv, (torch.sigmoid(lg).numpy() > fixed).astype(int))["F1"],
                 patience=self.patience,
                 desc="GCNMultiLabel: GCN",
             )
         self.gcn_ = gcn.cpu().eval()
-        prob_val = torch.sigmoid(gcn_outputs(self.gcn_, [graphs[i] for i in val_rows])["logits"]).numpy()
-        self.threshold_ = float(choose_threshold(yv, prob_val) if self.threshold == "validation" else self.threshold)
-        self.classes_, self.rag_params_ = tuple(src.classes), params
+        if self.threshold == "validation":
+            prob_val = torch.sigmoid(gcn_outputs(self.gcn_, val_g)["logits"]).numpy()
+            self.threshold_ = float(choose_threshold(yv, prob_val))
+        else:
+            self.threshold_ = float(self.threshold)
+        self.classes_ = tuple(classes) if classes is not None else tuple(str(j) for j in range(y.shape[1]))
+        self.rag_params_ = params
         self.n_node_features_, self.history_ = int(graphs[0].x.shape[1]), {"gcn": hist}
         return self
 
@@ -418,8 +476,13 @@ class GCNMultiLabel(_GraphEstimator):
         src = image_source(images, unlabelled=True)
         if len(src) == 0:
             raise ValueError("no images to score")
+        return self.outputs_graphs(self._graphs(src, self.rag_params_))
+
+    def outputs_graphs(self, graphs: list) -> dict:  # {"logits": N x L, "embedding": N x embed_dim}
+        "The GCN's logits and embeddings of graphs already built."
+        check_is_fitted(self, "gcn_", msg=_NOT_FITTED)
         with torch.no_grad():
-            return gcn_outputs(self.gcn_, self._graphs(src, self.rag_params_), device=torch.device("cpu"))
+            return gcn_outputs(self.gcn_, graphs, device=torch.device("cpu"))
 
     def predict_proba(self, images) -> np.ndarray:  # N x L label probabilities
         "Each label's probability for each image."

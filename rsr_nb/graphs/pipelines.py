@@ -103,6 +103,11 @@ class GraphExperiment(Experiment):
     def gcn(self, in_dim: int, n_outputs: int) -> GCN:
         return GCN(in_dim, n_outputs, hidden=tuple(self.hidden), embed_dim=self.embed_dim)
 
+    def estimator_params(self, estimator: type) -> dict:
+        "This run's values of the parameters it shares with an own-data estimator (lists as tuples), seed aside."
+        names = set(estimator().get_params()) - {"seed"}
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in vars(self).items() if k in names}
+
 # %% ../../nbs/graphs/19c_graphs.pipelines.ipynb #7423c3dc
 @dataclass
 class GraphData:
@@ -238,7 +243,8 @@ def classification_rows(
 # %% ../../nbs/graphs/19c_graphs.pipelines.ipynb #68e603fb
 def run_ucm_multilabel(cfg: UCMMultiLabelExperiment, data: GraphData) -> RunResult:
     "Per seed: the 50/30/20 split, the GCN with early stopping, the baselines and chance on the same split."
-    dev = get_device(cfg.device)
+    from .estimators import GCNMultiLabel  # it imports this module
+
     out = RunResult()
     y = data.labels.numpy().astype(int)
     mean_feat = mean_node_features(data.graphs)
@@ -250,28 +256,11 @@ def run_ucm_multilabel(cfg: UCMMultiLabelExperiment, data: GraphData) -> RunResu
         assert_disjoint(np.r_[tr, va], te, "test images")
         out.splits[seed] = {"train": tr, "validation": va, "test": te}
         g = data.graphs
-
-        def sample_f1(logits, rows=va):
-            return multilabel_scores(y[rows], (torch.sigmoid(logits).numpy() > cfg.threshold).astype(int))["F1"]
-
-        with timed(out, "GCN"):
-            model, hist = train_gcn(
-                cfg.gcn(g[0].x.shape[1], y.shape[1]),
-                [g[i] for i in tr],
-                data.labels[tr],
-                task="multilabel",
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                seed=seed,
-                device=dev,
-                val_graphs=[g[i] for i in va],
-                val_score=sample_f1,
-                patience=cfg.patience,
-                desc=f"GCN multi-label (seed {seed})",
-            )
-            prob = torch.sigmoid(gcn_outputs(model, g)["logits"]).numpy()
-        out.curves += [{"stage": "GCN", "seed": seed, **h} for h in hist]
+        with timed(out, "GCN"):  # the own-data estimator, given this split's validation images
+            est = GCNMultiLabel(**cfg.estimator_params(GCNMultiLabel), seed=seed)
+            est.fit_graphs([g[i] for i in tr], data.labels[tr], validation=([g[i] for i in va], data.labels[va]))
+            prob = torch.sigmoid(gcn_outputs(est.gcn_, g)["logits"]).numpy()
+        out.curves += [{"stage": "GCN", "seed": seed, **h} for h in est.history_["gcn"]]
         scores = multilabel_scores(y[te], (prob[te] > cfg.threshold).astype(int), prob[te])
         out.rows += classification_rows("GCN", scores, seed, PAPER_MULTILABEL, {"threshold": cfg.threshold})
         t_val = choose_threshold(y[va], prob[va])
@@ -390,49 +379,24 @@ def sgcn_evaluate(
 # %% ../../nbs/graphs/19c_graphs.pipelines.ipynb #5854c3fa
 def run_sgcn(cfg: SGCNExperiment, data: GraphData) -> RunResult:
     "Per seed: split; GCN (scene classes) and Siamese head on training images only; SGCN, GCN, CNN and chance scored."
-    dev = get_device(cfg.device)
     out = RunResult()
     y = data.scenes
-    n_classes = int(y.max()) + 1
+    from .estimators import SGCNRetriever  # it imports this module
+
     for seed in cfg.seeds:
         seed_everything(seed)
         train, test = stratified_split(y.numpy(), (1 - cfg.test_fraction, cfg.test_fraction), seed=seed)
         a, b = stratified_split(y[train].numpy(), (1 - cfg.validation_fraction, cfg.validation_fraction), seed=seed)
-        fit_idx, val_idx = train[a], train[b]
         assert_disjoint(train, test, "images")  # no test image reaches the GCN or the Siamese head
-        out.splits[seed] = {"train": train, "test": test, "gcn_validation": val_idx}
+        out.splits[seed] = {"train": train, "test": test, "gcn_validation": train[b]}  # as the estimator draws it
         g = data.graphs
-        with timed(out, "GCN"):
-            model, hist = train_gcn(
-                cfg.gcn(g[0].x.shape[1], n_classes),
-                [g[i] for i in fit_idx],
-                y[fit_idx],
-                task="multiclass",
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                seed=seed,
-                device=dev,
-                val_graphs=[g[i] for i in val_idx],
-                val_score=lambda lg: float((lg.argmax(1) == y[val_idx]).float().mean()),
-                patience=cfg.patience,
-                desc=f"GCN scene classes (seed {seed})",
-            )
-            gcn_emb = gcn_outputs(model, g)["embedding"]
-        out.curves += [{"stage": "GCN", "seed": seed, **h} for h in hist]
-        with timed(out, "Siamese head"):
-            head, hs = train_siamese(
-                gcn_emb[train],
-                y[train],
-                dims=tuple(cfg.siamese_dims),
-                margin=cfg.margin,
-                epochs=cfg.siamese_epochs,
-                pairs_per_epoch=cfg.pairs_per_epoch,
-                seed=seed,
-                device=dev,
-            )
-            sgcn_emb = head.embed(gcn_emb)
-        out.curves += [{"stage": "Siamese head", "seed": seed, **h} for h in hs]
+        with timed(out, "SGCN (GCN and Siamese head)"):  # the own-data estimator, on the training images' graphs
+            est = SGCNRetriever(**cfg.estimator_params(SGCNRetriever), seed=seed)
+            est.fit_graphs([g[i] for i in train], y[train])
+            gcn_emb = gcn_outputs(est.gcn_, g)["embedding"]
+            sgcn_emb = est.head_.embed(gcn_emb)
+        out.curves += [{"stage": "GCN", "seed": seed, **h} for h in est.history_["gcn"]]
+        out.curves += [{"stage": "Siamese head", "seed": seed, **h} for h in est.history_["siamese"]]
         gen = torch.Generator().manual_seed(10_000 + seed)
         embeddings = {
             "SGCN": sgcn_emb,
