@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import torch
 from PIL import Image
 
 from .core import check_choice, check_int, check_number
@@ -20,10 +21,10 @@ from .data.sources import image_source
 from .experiment import Experiment
 
 # %% auto #0
-__all__ = ['OWN_METHODS', 'OwnDataExperiment', 'demo_folder', 'run_own_data']
+__all__ = ['OWN_METHODS', 'OwnDataExperiment', 'demo_folder', 'paired_sources', 'run_own_data']
 
 # %% ../nbs/shared/25_own_data.ipynb #1c4a78e2
-OWN_METHODS = ("sgcn", "gcn_multilabel", "zscmr")
+OWN_METHODS = ("sgcn", "gcn_multilabel", "zscmr", "cmirnet")
 
 
 @dataclass
@@ -33,9 +34,10 @@ class OwnDataExperiment(Experiment):
     notebook: ClassVar[str] = "nbs/run_own_data.ipynb"
     images: str = ""  # a folder of class sub-folders, a CSV (path,label) or "torchgeo:<Dataset>"; empty: a demo
     sketches: str = ""  # zscmr: a folder of sketches in class sub-folders (the classes named as the images')
+    paired: str = ""  # cmirnet: the second modality, laid out as `images` (<class>/<name>.*: the same names pair up)
     label_sep: str = ""  # CSV: separator of several labels in one column (gcn_multilabel), e.g. ";"
-    method: str = "sgcn"  # "sgcn", "gcn_multilabel" or "zscmr"
-    test_fraction: float = 0.2  # sgcn, gcn_multilabel: share of the images held out for scoring
+    method: str = "sgcn"  # "sgcn", "gcn_multilabel", "zscmr" or "cmirnet"
+    test_fraction: float = 0.2  # sgcn, gcn_multilabel, cmirnet: share of the images (pairs) held out for scoring
     unseen: list = field(default_factory=list)  # zscmr: held-out classes; empty: the last fifth (sorted)
     epochs: int = 0  # training epochs of the method's main stage; 0: the estimator's default
     backbone_input: int = 224  # side of the images the frozen ImageNet backbone sees
@@ -57,6 +59,8 @@ class OwnDataExperiment(Experiment):
             raise ValueError(f"images={self.images!r}: no such folder or file; give a folder of class folders or a CSV")
         if self.method == "zscmr" and bool(self.images) != bool(self.sketches):
             raise ValueError("method 'zscmr' needs both images and sketches (folders), or neither (the simulated demo)")
+        if self.method == "cmirnet" and bool(self.images) != bool(self.paired):
+            raise ValueError("method 'cmirnet' needs both images and paired (folders), or neither (the simulated demo)")
 
     @property
     def name(self) -> str:
@@ -92,6 +96,13 @@ def demo_folder(method: str, root: str | Path | None = None) -> dict:
     keep = [i for i in range(len(twin)) if int(twin.scenes[i]) < 6]  # six scene classes keep the demo short
     sub = [twin[i] for i in keep]  # a list of {image, ...} items is all _save_items needs
     paths = _save_items(sub, root / "scenes", lambda i: twin.classes[int(twin.scenes[keep[i]])])
+    if method == "cmirnet":  # two views of each scene: colour at a quarter of the resolution, and grey at full
+        grey = [{"image": d["image"].mean(0, keepdim=True).expand(3, -1, -1)} for d in sub]
+        small = [{"image": torch.nn.functional.interpolate(d["image"][None], scale_factor=0.25, mode="area")[0]}
+                 for d in sub]
+        _save_items(small, root / "colour", lambda i: twin.classes[int(twin.scenes[keep[i]])])
+        _save_items(grey, root / "grey", lambda i: twin.classes[int(twin.scenes[keep[i]])])
+        return {"images": str(root / "colour"), "paired": str(root / "grey")}
     if method == "gcn_multilabel":
         rows = ["path,label"] + [
             f"{p.relative_to(root).as_posix()},{';'.join(l for l, v in zip(UCM_LABELS, twin.multi_hot[i]) if v)}"
@@ -101,19 +112,55 @@ def demo_folder(method: str, root: str | Path | None = None) -> dict:
         return {"images": str(root / "labels.csv"), "label_sep": ";"}
     return {"images": str(root / "scenes")}
 
+# %% ../nbs/shared/25_own_data.ipynb #7423473d
+def paired_sources(
+    images,  # a folder of class sub-folders: the first modality
+    paired,  # a folder laid out the same way: the second; <class>/<name>.* pairs with the first's <class>/<name>.*
+):
+    "The two modalities as `ImageSource`s whose item i pair up, matched by class folder and file name (any extension)."
+    a = image_source(images)
+    b = image_source(paired)
+    key = lambda src, i: (src.classes[int(src.labels[i])], Path(src.items[i]).stem)
+    where = {key(b, i): i for i in range(len(b))}
+    rows = [where.get(key(a, i)) for i in range(len(a))]
+    missing = [f"{c}/{n}" for (c, n), r in zip((key(a, i) for i in range(len(a))), rows) if r is None]
+    if missing:
+        raise ValueError(f"{len(missing)} of {len(a)} images in {images} have no partner in {paired} (same class "
+                         f"folder and file name), e.g. {missing[:3]}")
+    return a, b.subset(rows)
+
+
+def _run_cmirnet(cfg, where, simulated):
+    from rsr_nb.backbones import imagenet_features
+    from rsr_nb.cmirnet.model import CMIRNetEstimator
+
+    a, b = paired_sources(where["images"], where["paired"])
+    feats = [imagenet_features(s.as_dataset(cfg.backbone_input), input_size=cfg.backbone_input, device=cfg.device)
+             for s in (a, b)]
+    names = (Path(where["images"]).name, Path(where["paired"]).name)
+    est = CMIRNetEstimator(seed=int(cfg.seeds[0]), device=cfg.device, **({"epochs": cfg.epochs} if cfg.epochs else {}))
+    rep = est.report(*feats, np.asarray([a.classes[int(c)] for c in a.labels]), test_fraction=cfg.test_fraction,
+                     seeds=tuple(cfg.seeds), names=names)
+    rep.last.update(sources=(a, b))
+    info = {"name": names[0], "source": "simulated" if simulated else "real", "origin": f"{a.origin} + {b.origin}",
+            "method": cfg.method}
+    return rep, info
+
 # %% ../nbs/shared/25_own_data.ipynb #d3a34d4b
 def run_own_data(cfg: OwnDataExperiment):
     "The method's `report` on the configured images: (report, dataset facts for the results file)."
     from rsr_nb.graphs.estimators import GCNMultiLabel, SGCNRetriever
     from rsr_nb.zscmr.estimator import ZSCMREstimator
 
-    where = dict(images=cfg.images, sketches=cfg.sketches, label_sep=cfg.label_sep)
+    where = dict(images=cfg.images, sketches=cfg.sketches, paired=cfg.paired, label_sep=cfg.label_sep)
     simulated = not cfg.images
     if simulated:
         where.update(demo_folder(cfg.method))
     csv = {"label_sep": where["label_sep"]} if where["label_sep"] else {}
     src = image_source(where["images"], **csv) if not where["images"].startswith("torchgeo:") else where["images"]
     seeds = tuple(cfg.seeds)
+    if cfg.method == "cmirnet":
+        return _run_cmirnet(cfg, where, simulated)
     if cfg.method == "zscmr":
         est = ZSCMREstimator(backbone_input=cfg.backbone_input, seed=seeds[0], device=cfg.device,
                              **({"epochs": cfg.epochs} if cfg.epochs else {}))

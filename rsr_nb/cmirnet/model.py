@@ -663,3 +663,64 @@ class CMIRNetEstimator(BaseEstimator):
                 m.load_state_dict(state[f"stage1_{side}"])
                 setattr(est, f"stage1_{side}_", m.eval())
         return est
+
+# %% ../../nbs/cmirnet/15_cmirnet.model.ipynb #3ef4158d
+def _cm_report(
+    self,
+    xa,  # N x Da features of side a
+    xb,  # N x Db features of side b, row i paired with xa's row i
+    labels,  # N class labels (one per pair)
+    test_fraction: float = 0.2,  # share of each class's pairs held out for scoring
+    seeds: tuple = (0, 1, 2),  # one split and one fit per seed
+    names: tuple = ("a", "b"),  # what the two sides are, for the task names ("pan", "ms" -> "pan->ms")
+):
+    "CMIR-NET against the label-space baseline, the raw features and chance on held-out pairs of your own data."
+    import pandas as pd
+    from sklearn.base import clone
+
+    from rsr_nb.cmirnet.pipelines import logreg_probabilities
+    from rsr_nb.data.base import stratified_split
+    from rsr_nb.graphs.estimators import OwnDataReport
+    from rsr_nb.metrics import RetrievalProtocol, evaluate_retrieval
+    from rsr_nb.report import beats, retrieval_rows
+
+    xa, xb = as_features("xa", xa), as_features("xb", xb)
+    if len(xa) != len(xb):
+        raise ValueError(f"xa and xb must pair up row by row: {len(xa)} and {len(xb)} rows")
+    y_raw = np.asarray(labels)
+    if y_raw.ndim != 1 or len(y_raw) != len(xa):
+        raise ValueError(f"report needs one class label per pair: got shape {y_raw.shape} for {len(xa)} pairs")
+    check_number("test_fraction", test_fraction, 0.05, 0.5)
+    _, y = np.unique(y_raw, return_inverse=True)
+    n_classes = int(y.max()) + 1
+    same_space = xa.shape[1] == xb.shape[1]
+    a, b = names
+    rows = []
+    for seed in seeds:
+        train, test = stratified_split(y, (1 - test_fraction, test_fraction), seed=int(seed))
+        est = clone(self).set_params(seed=int(seed)).fit(xa[train], xb[train], y_raw[train])  # no test pair
+        gen = torch.Generator().manual_seed(10_000 + int(seed))
+        spaces = {
+            "CMIR-NET": (est.transform_a(xa[test]), est.transform_b(xb[test]), "euclidean"),
+            "LogReg class probabilities (label space)": (
+                logreg_probabilities(xa[train], y[train], xa[test], n_classes, seed=int(seed)),
+                logreg_probabilities(xb[train], y[train], xb[test], n_classes, seed=int(seed)),
+                "cosine",
+            ),
+            **({"Input features (cosine)": (xa[test], xb[test], "cosine")} if same_space else {}),
+            "Chance (random embedding)": (torch.randn(len(test), 8, generator=gen),
+                                          torch.randn(len(test), 8, generator=gen), "euclidean"),
+        }
+        k = int(min(10, len(test)))
+        for method, (za, zb, metric) in spaces.items():
+            proto = RetrievalProtocol(metric=metric, ks=(k,))
+            for task, q, g in ((f"{a}->{b}", za, zb), (f"{b}->{a}", zb, za)):
+                res = evaluate_retrieval(q, g, y[test], y[test], proto)
+                rows += retrieval_rows(method, task, res, int(seed))
+    df = pd.DataFrame(rows)
+    verdicts = [f"{v}: {t}" for v, t in (beats(df, "CMIR-NET", r) for r in list(spaces)[1:])]
+    last = {"seed": int(seed), "test": test, "spaces": spaces, "labels": y[test], "classes": np.unique(y_raw)}
+    return OwnDataReport(df, verdicts, f"{len(xa)} pairs ({a}, {b})", last)
+
+
+CMIRNetEstimator.report = _cm_report
