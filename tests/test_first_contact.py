@@ -173,10 +173,10 @@ def test_development_packages_live_in_the_dev_extra():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     runtime = _requirement_names(project["dependencies"])
     dev = _requirement_names(project["optional-dependencies"]["dev"])
-    assert not runtime & {"pytest", "nbdev", "faiss-cpu"}, runtime & {"pytest", "nbdev", "faiss-cpu"}
+    assert not runtime & {"pytest", "nbdev", "playwright"}, runtime & {"pytest", "nbdev", "playwright"}
     assert {"pytest", "nbdev"} <= dev
-    # what a user of README's first line and a reader of the notebooks need stays in the install
-    assert {"papermill", "ipykernel", "jupyterlab", "fastcore", "torch"} <= runtime
+    # what a user of README's first line and a reader of the notebooks need stays in the install (faiss: rsr-index)
+    assert {"papermill", "ipykernel", "jupyterlab", "fastcore", "torch", "faiss-cpu"} <= runtime
 
 
 def test_readme_says_what_the_install_pulls():
