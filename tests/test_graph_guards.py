@@ -23,7 +23,8 @@ from rsr_nb.graphs.model import GCN, Batch, Data, gcn_outputs, graph_batches, tr
 from rsr_nb.graphs.rag import image_to_graph
 from rsr_nb.metrics import evaluate_retrieval
 
-TINY = dict(n_per_class=6, image_size=48, region_size=12, epochs=2, backbone_input=32, n_jobs=1, show_figures=False)
+TINY = dict(n_per_class=6, image_size=48, region_size=12, epochs=2, backbone_input=32, n_jobs=1, show_figures=False,
+            finetune_epochs=1)
 # two test images a class, so that the test-images gallery holds a relevant image for every query
 TINY_SGCN = dict(TINY, n_per_class=10, siamese_epochs=2, pairs_per_epoch=64, validation_fraction=0.25)
 
@@ -343,3 +344,43 @@ def test_pipeline_convolutions_receive_edges(monkeypatch, sgcn_data):
     per_node = sum(g.edge_index.shape[1] for g in data.graphs) / sum(g.num_nodes for g in data.graphs)
     ratio = np.array(seen["edges"]) / np.array(seen["nodes"])
     assert abs(ratio.mean() / per_node - 1) < 0.25, (ratio.mean(), per_node)
+
+
+from rsr_nb.finetune import FineTunedCNN as _FT  # noqa: E402
+
+_real_finetune_fit = _FT.fit
+
+
+def _finetune_spy(monkeypatch, data) -> list:
+    "Record, per FineTunedCNN.fit, the image indices it trains on and validates on (images known by their pixels)."
+    from rsr_nb.finetune import FineTunedCNN
+    from rsr_nb.data.sources import image_source
+
+    index = {np.ascontiguousarray(x).tobytes(): i for i, x in enumerate(P._images_for_graphs(data.dataset))}
+    seen, real_fit = [], _real_finetune_fit
+
+    def fit(self, images, labels=None, validation=None, **kw):
+        ids = lambda src: np.array([index[np.ascontiguousarray(x).tobytes()] for x in image_source(src).items])
+        seen.append((ids(images), ids(validation) if validation is not None else np.array([], int)))
+        return real_fit(self, images, labels, validation=validation, **kw)
+
+    monkeypatch.setattr(FineTunedCNN, "fit", fit)
+    return seen
+
+
+def test_finetuned_baselines_see_no_test_image(monkeypatch, sgcn_data, ml_data):
+    "The fine-tuned CNN rows: trained, stopped early and thresholded on training and validation images only."
+    cfg, data = sgcn_data
+    seen = _finetune_spy(monkeypatch, data)
+    out = P.run_sgcn(dataclasses.replace(cfg, seeds=[0, 1]), data)
+    assert len(seen) == 2
+    for seed, (fit, _) in zip([0, 1], seen):
+        assert set(fit) == set(out.splits[seed]["train"]), "the fine-tuned CNN trains on the training images, all"
+        _apart(fit, out.splits[seed]["test"], "fine-tuned CNN trained on test images")
+    cfg, data = ml_data
+    seen = _finetune_spy(monkeypatch, data)
+    out = P.run_ucm_multilabel(dataclasses.replace(cfg, seeds=[0]), data)
+    (fit, val), = seen
+    split = out.splits[0]
+    assert set(fit) == set(split["train"]) and set(val) == set(split["validation"])
+    _apart(np.r_[fit, val], split["test"], "fine-tuned multi-label CNN trained or thresholded on test images")

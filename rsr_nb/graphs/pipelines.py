@@ -34,9 +34,10 @@ from ..report import retrieval_rows
 
 # %% auto #0
 __all__ = ['GRAPH_DATASETS', 'MULTILABEL_SPLIT', 'MULTILABEL_TASK', 'SGCN_PAPER', 'SGCN_PAPER_PROTOCOL', 'SGCN_PROTOCOL',
-           'SGCN_TASK', 'SGCN_GALLERIES', 'SGCN_PAPER_GALLERY', 'graph_cache_dir', 'GraphExperiment', 'GraphData',
-           'cached_imagenet_features', 'load_graph_data', 'UCMMultiLabelExperiment', 'mean_node_features',
-           'classification_rows', 'run_ucm_multilabel', 'SGCNExperiment', 'sgcn_evaluate', 'run_sgcn']
+           'SGCN_TASK', 'SGCN_GALLERIES', 'SGCN_PAPER_GALLERY', 'FINETUNED', 'FINETUNED_ML', 'graph_cache_dir',
+           'GraphExperiment', 'GraphData', 'graph_images', 'cached_imagenet_features', 'load_graph_data',
+           'UCMMultiLabelExperiment', 'mean_node_features', 'classification_rows', 'run_ucm_multilabel',
+           'SGCNExperiment', 'sgcn_evaluate', 'run_sgcn']
 
 # %% ../../nbs/graphs/19c_graphs.pipelines.ipynb #6400f3c0
 def graph_cache_dir(cache_dir: str = "") -> Path:
@@ -66,6 +67,8 @@ class GraphExperiment(Experiment):
     patience: int = 15  # early stopping on validation
     backbone_input: int = 0  # input side of the frozen ImageNet backbone (CNN reference); 0: 224 real, tile side twin
     n_jobs: int = 2  # processes building graphs
+    finetune_epochs: int = 30  # the fine-tuned CNN baseline's epochs at most (early stopping); 0: no such row
+    finetune_input: int = 0  # its input side; 0: 128 real, the tile side twin (224+ where a GPU is present)
     cache_dir: str = ""  # graph cache; empty: $RSR_CACHE/graphs or ~/.cache/rsr_nb/graphs
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
@@ -92,10 +95,23 @@ class GraphExperiment(Experiment):
         if self.backbone_input != 0:
             check_int("backbone_input", self.backbone_input, 32)
         check_int("n_jobs", self.n_jobs)
+        check_int("finetune_epochs", self.finetune_epochs, 0)
+        if self.finetune_input != 0:
+            check_int("finetune_input", self.finetune_input, 32)
 
     def backbone_size(self) -> int:
         "The ImageNet backbone's input side: `backbone_input`, or by default 224 (real) / the twin's tile side."
         return self.backbone_input or (224 if self.data == "real" else self.image_size)
+
+    def finetuned(self, seed: int, **kw):
+        "The fine-tuned CNN baseline of this run (`rsr_nb.finetune.FineTunedCNN`), or None when it is switched off."
+        from rsr_nb.finetune import FineTunedCNN
+
+        if not self.finetune_epochs:
+            return None
+        size = self.finetune_input or (128 if self.data == "real" else self.image_size)
+        return FineTunedCNN(epochs=self.finetune_epochs, input_size=size, seed=seed, device=self.device,
+                            cache_dir=self.cache_dir, **kw)
 
     def rag_params(self) -> RAGParams:
         return RAGParams(region_size=self.region_size, compactness=self.compactness)
@@ -122,6 +138,14 @@ class GraphData:
 
 
 GRAPH_DATASETS = ("ucmerced", "patternnet")
+
+
+def graph_images(data: "GraphData"):
+    "The run's images as an `ImageSource` (files, or the twin's pixels) with their scene classes, e.g. to fine-tune on."
+    from rsr_nb.data.sources import ImageSource
+
+    return ImageSource(_images_for_graphs(data.dataset), data.scenes.numpy(), tuple(map(str, data.dataset.classes)),
+                       data.info.get("name", "images"))
 
 
 def _images_for_graphs(ds) -> list:
@@ -243,10 +267,13 @@ def classification_rows(
 # %% ../../nbs/graphs/19c_graphs.pipelines.ipynb #68e603fb
 def run_ucm_multilabel(cfg: UCMMultiLabelExperiment, data: GraphData) -> RunResult:
     "Per seed: the 50/30/20 split, the GCN with early stopping, the baselines and chance on the same split."
-    from .estimators import GCNMultiLabel  # it imports this module
+    from rsr_nb.graphs.estimators import GCNMultiLabel  # it imports this module
 
     out = RunResult()
     y = data.labels.numpy().astype(int)
+    from rsr_nb.data.sources import ImageSource
+
+    images = ImageSource(_images_for_graphs(data.dataset), y.astype(np.float32), tuple(data.dataset.classes))
     mean_feat = mean_node_features(data.graphs)
     per_label = []
     for seed in cfg.seeds:
@@ -284,6 +311,14 @@ def run_ucm_multilabel(cfg: UCMMultiLabelExperiment, data: GraphData) -> RunResu
             out.rows += classification_rows(
                 "LogReg (ImageNet features)", sc, seed, extra={"features": "ImageNet pooled"}
             )
+        ft = cfg.finetuned(seed, task="multilabel")
+        if ft is not None:  # trained on the training images, stopped and thresholded on the validation images
+            with timed(out, FINETUNED_ML):
+                ft.fit(images.subset(tr), validation=images.subset(va), show_progress=False)
+            p_ft = ft.predict_proba(images.subset(te))
+            sc = multilabel_scores(y[te], (p_ft > ft.threshold_).astype(int), p_ft)
+            out.rows += classification_rows(FINETUNED_ML, sc, seed, extra={
+                "threshold": ft.threshold_, "fit_seconds": round(ft.fit_seconds_, 1), "epochs_run": len(ft.history_)})
         rng = np.random.default_rng(10_000 + seed)
         prior = y[tr].mean(0)
         chance = rng.random((len(te), y.shape[1]))
@@ -377,11 +412,16 @@ def sgcn_evaluate(
     }
 
 # %% ../../nbs/graphs/19c_graphs.pipelines.ipynb #5854c3fa
+FINETUNED = "Fine-tuned CNN (multi-similarity)"
+FINETUNED_ML = "Fine-tuned CNN (BCE, threshold chosen on validation)"
+
+
 def run_sgcn(cfg: SGCNExperiment, data: GraphData) -> RunResult:
     "Per seed: split; GCN (scene classes) and Siamese head on training images only; SGCN, GCN, CNN and chance scored."
     out = RunResult()
     y = data.scenes
-    from .estimators import SGCNRetriever  # it imports this module
+    images = graph_images(data)
+    from rsr_nb.graphs.estimators import SGCNRetriever  # it imports this module
 
     for seed in cfg.seeds:
         seed_everything(seed)
@@ -404,6 +444,13 @@ def run_sgcn(cfg: SGCNExperiment, data: GraphData) -> RunResult:
             "CNN (ImageNet features)": data.cnn,
             "Chance (random embedding)": torch.randn(len(y), 8, generator=gen),
         }
+        ft, cost = cfg.finetuned(seed), {}
+        if ft is not None:  # the training images only (its validation share drawn from them, as the GCN's)
+            with timed(out, FINETUNED):
+                ft.fit(images.subset(train), show_progress=False)
+            embeddings[FINETUNED] = torch.as_tensor(ft.transform(images))
+            cost[FINETUNED] = {"fit_seconds": round(ft.fit_seconds_, 1), "epochs_run": len(ft.history_)}
+            out.curves += [{"stage": FINETUNED, "seed": seed, **h} for h in ft.history_]
         paper = SGCN_PAPER.get(cfg.dataset if cfg.data == "real" else "", {})
         res = {name: sgcn_evaluate(emb, y, train, test) for name, emb in embeddings.items()}
         for gallery in SGCN_GALLERIES:  # the headline gallery's rows first
@@ -415,7 +462,7 @@ def run_sgcn(cfg: SGCNExperiment, data: GraphData) -> RunResult:
                     seed,
                     paper if name == "SGCN" and gallery == SGCN_PAPER_GALLERY else None,
                     SGCN_PAPER_PROTOCOL,
-                    extra={"gallery": gallery},
+                    extra={"gallery": gallery, **cost.get(name, {})},
                 )
         out.last = {"seed": seed, "test": test, "embeddings": embeddings}
     return out
