@@ -40,7 +40,7 @@ def _cli(*args):
 
 def test_a_spoken_class_name_finds_its_scenes(tmp_path):
     from rsr_nb.cmirnet.model import CMIRNetEstimator
-    from rsr_nb.data.sim.speech import SPEECH_VOICES, speak
+    from rsr_nb.data.sim.speech import SPEECH_VOICES, synthesize  # espeak-ng in a fresh process
     from rsr_nb.data.sources import image_source
     from rsr_nb.index.encoders import load_encoder, speech_features
 
@@ -48,16 +48,17 @@ def test_a_spoken_class_name_finds_its_scenes(tmp_path):
     src = image_source(tmp_path / "scenes")
     images = load_encoder("imagenet", input_size=64).encode(src.items)
     voices = SPEECH_VOICES[:8]  # training voices; the query's voice is another
-    clips = [speak(src.classes[int(c)], voice=voices[i % len(voices)]) for i, c in enumerate(src.labels)]
+    waves, rate = synthesize([(src.classes[int(c)], voices[i % len(voices)], 160, 50) for i, c in enumerate(src.labels)])
+    clips = [(w.astype(np.float32) / 32768, rate) for w in waves]
     est = CMIRNetEstimator(epochs=60, epochs_stage1=30, seed=0).fit(images, speech_features(clips), src.labels)
     est.save(tmp_path / "cmirnet.pt")
     _cli("build", tmp_path / "scenes", "--encoder", tmp_path / "cmirnet.pt", "--sides", "image,speech",
          "--input-size", 64, "--out", tmp_path / "index", "--quiet")
     assert "image, speech" in _cli("info", tmp_path / "index")
     hits = {}
-    for c in CLASSES:
-        wav, sr = speak(c, voice=SPEECH_VOICES[9])
-        wavfile.write(tmp_path / f"{c}.wav", sr, wav.astype(np.float32))
+    queries, rate = synthesize([(c, SPEECH_VOICES[9], 160, 50) for c in CLASSES])
+    for c, wav in zip(CLASSES, queries):
+        wavfile.write(tmp_path / f"{c}.wav", rate, wav)  # 16-bit PCM, as a recorder writes it
         res = json.loads(_cli("query", tmp_path / "index", "--speech", tmp_path / f"{c}.wav", "-k", 5, "--json"))
         hits[c] = [r["label"] for r in res]
     print(hits)
