@@ -273,7 +273,8 @@ def run_ucm_multilabel(cfg: UCMMultiLabelExperiment, data: GraphData) -> RunResu
     y = data.labels.numpy().astype(int)
     from rsr_nb.data.sources import ImageSource
 
-    images = ImageSource(_images_for_graphs(data.dataset), y.astype(np.float32), tuple(data.dataset.classes))
+    images = ImageSource(_images_for_graphs(data.dataset), y.astype(np.float32), tuple(data.dataset.classes)) if (
+        cfg.finetune_epochs) else None  # what the fine-tuned CNN reads
     mean_feat = mean_node_features(data.graphs)
     per_label = []
     for seed in cfg.seeds:
@@ -420,7 +421,7 @@ def run_sgcn(cfg: SGCNExperiment, data: GraphData) -> RunResult:
     "Per seed: split; GCN (scene classes) and Siamese head on training images only; SGCN, GCN, CNN and chance scored."
     out = RunResult()
     y = data.scenes
-    images = graph_images(data)
+    images = graph_images(data) if cfg.finetune_epochs else None  # what the fine-tuned CNN reads
     from rsr_nb.graphs.estimators import SGCNRetriever  # it imports this module
 
     for seed in cfg.seeds:
