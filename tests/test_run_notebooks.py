@@ -17,7 +17,7 @@ TINY_SELECTION = dict(d_v=16, n_per_class=4, image_size=32, backbone_input=32, e
 TINY_DIAGNOSIS = dict(n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3, d_v=8,
                       show_figures=False)
 TINY_GRAPHS = dict(n_per_class=5, image_size=48, region_size=12, epochs=2, backbone_input=32, n_jobs=1,
-                   show_figures=False)
+                   show_figures=False, finetune_epochs=1)
 TINY_SGCN = dict(TINY_GRAPHS, siamese_epochs=2, pairs_per_epoch=64, validation_fraction=0.25)
 TINY_ZSCMR = dict(n_sketches=2, n_photos=2, image_size=32, backbone_input=32, stage1_hidden=32, stage1_epochs=2,
                   hidden=32, d=8, epochs=2, ablation=False, show_figures=False)
@@ -218,7 +218,8 @@ def test_graph_notebooks_on_the_twins_write_every_row(tmp_path):
     assert all(r["method"] == "GCN" for r in paper)
     run("run_sgcn_cbir.ipynb", tmp_path, dataset="patternnet", **TINY_SGCN)
     sg = json.loads((tmp_path / "results" / "sgcn_patternnet.json").read_text())
-    assert {r["method"] for r in sg["rows"]} == {"SGCN", "GCN", "CNN (ImageNet features)", "Chance (random embedding)"}
+    assert {r["method"] for r in sg["rows"]} == {"SGCN", "GCN", "CNN (ImageNet features)", "Chance (random embedding)",
+                                                 "Fine-tuned CNN (multi-similarity)"}
     assert all(r["paper"] is None for r in sg["rows"]), "a paper number beside a simulated result"
 
 
@@ -242,7 +243,8 @@ def test_graph_notebooks_on_real_uc_merced(tmp_path):
     if not (data_root() / "ucmerced" / "LandUse_Multilabeled.txt").is_file():
         pytest.skip("RSR_DATA does not hold ucmerced/ with its multi-label file (CI uses ../shared/data)")
     cache = str(tmp_path / "cache")
-    small = dict(data="real", epochs=3, backbone_input=64, cache_dir=cache, n_jobs=2, show_figures=False)
+    small = dict(data="real", epochs=3, backbone_input=64, cache_dir=cache, n_jobs=2, show_figures=False,
+                 finetune_epochs=2, finetune_input=64)
     run("run_ucm_multilabel.ipynb", tmp_path, **small)
     ml = pd_rows(tmp_path / "results" / "ucm_multilabel.json")
     f1 = ml[(ml.metric == "F1")].set_index("method")["value"]
