@@ -21,7 +21,7 @@ from .core import check_choice, check_int, check_number, get_device, progress
 from .data.sources import image_source
 
 # %% auto #0
-__all__ = ['N_VIEWS', 'TASKS', 'dihedral', 'trunk_features', 'FineTunedCNN']
+__all__ = ['N_VIEWS', 'TASKS', 'SIDES', 'dihedral', 'trunk_features', 'FineTunedCNN', 'FineTunedCrossModal']
 
 # %% ../nbs/shared/27_finetune.ipynb #d73d01fd
 N_VIEWS = 8
@@ -270,6 +270,19 @@ def _score(est, top, fv, yv) -> float:
     return float(res["mAP@all"])
 
 
+def _keep_best(module: nn.Module, score, patience: int) -> tuple[dict, callable]:
+    "(best, on_epoch_end) for the training loop: score each epoch, keep the best weights, stop after `patience` worse."
+    best = {"score": -1.0, "state": None, "epoch": 0}
+
+    def on_epoch_end(epoch, record):
+        v = record["validation"] = score()  # NaN where no validation item has another of its class: keep the latest
+        if not np.isfinite(v) or v > best["score"]:
+            best.update(score=v, epoch=epoch + 1, state={k: t.detach().clone() for k, t in module.state_dict().items()})
+        return epoch + 1 - best["epoch"] >= patience
+
+    return best, on_epoch_end
+
+
 def _fit(
     self,
     images,  # a folder of class sub-folders, a CSV, a dataset, an ImageSource, or arrays (with labels)
@@ -330,17 +343,8 @@ def _fit(
                 rows, vs = rows[rank::world], vs[rank::world]  # this process's share of the global batch
                 yield feats[vs, rows].float().to(dev), y[rows].to(dev)
 
-        best = {"score": -1.0, "state": None, "epoch": 0}
         fv = feats[0, va].to(dev)  # the validation images' features, moved once, not every epoch
-
-        def on_epoch_end(epoch, record):
-            record["validation"] = _score(self, top, fv, y[va])
-            v = record["validation"]  # NaN where no validation image has another of its class: keep the latest
-            if not np.isfinite(v) or v > best["score"]:
-                best.update(score=record["validation"], epoch=epoch + 1,
-                            state={k: v.detach().clone() for k, v in top.state_dict().items()})
-            return epoch + 1 - best["epoch"] >= self.patience
-
+        best, on_epoch_end = _keep_best(top, lambda: _score(self, top, fv, y[va]), self.patience)
         history = train_loop(
             [model], lambda x, t: {"total": loss(model(x), t)}, batches, self.epochs, lr=self.lr,
             desc=f"fine-tuning ({self.task})", show_progress=show_progress and rank == 0, on_epoch_end=on_epoch_end,
@@ -394,3 +398,185 @@ def _predict(self, images) -> np.ndarray:  # N x L 0/1
 
 FineTunedCNN.fit, FineTunedCNN._logits_of, FineTunedCNN._outputs = _fit, _logits_of, _outputs
 FineTunedCNN.transform, FineTunedCNN.predict_proba, FineTunedCNN.predict = _transform, _predict_proba, _predict
+
+# %% ../nbs/shared/27_finetune.ipynb #ccddc6fe
+class _Towers(nn.Module):
+    "One trained top per modality; forward embeds a batch of each."
+
+    def __init__(self, frozen_blocks: int, out_dim: int):
+        super().__init__()
+        self.image = _split_backbone(frozen_blocks, out_dim)[1]
+        self.sketch = _split_backbone(frozen_blocks, out_dim)[1]
+
+    def forward(self, xa, xb):
+        return self.image(xa), self.sketch(xb)
+
+
+def _cross_loss_fn(est, distributed: bool):
+    "The multi-similarity loss in both directions across the modalities, on unit embeddings."
+    from pytorch_metric_learning import losses, miners
+
+    loss = losses.MultiSimilarityLoss(alpha=est.ms_alpha, beta=est.ms_beta, base=est.ms_base)
+    miner = miners.MultiSimilarityMiner(epsilon=est.miner_epsilon)
+    if distributed:
+        from pytorch_metric_learning.utils import distributed as pml_dist
+
+        loss, miner = pml_dist.DistributedLossWrapper(loss), pml_dist.DistributedMinerWrapper(miner)
+
+    def cross(ea, ya, eb, yb):
+        ea, eb = nn.functional.normalize(ea, dim=1), nn.functional.normalize(eb, dim=1)
+        return loss(eb, yb, miner(eb, yb, ea, ya), ea, ya) + loss(ea, ya, miner(ea, ya, eb, yb), eb, yb)
+
+    return cross
+
+# %% ../nbs/shared/27_finetune.ipynb #fbe1a926
+class FineTunedCrossModal(FineTunedCNN):
+    """Two ImageNet EfficientNet-Lite0 towers (images, sketches) fine-tuned into one space with the cross-modal
+    multi-similarity loss, from class labels alone; `transform(x, side)` embeds either modality.
+
+    Parameters: those of `FineTunedCNN` except `task` (always "metric"); `embed_dim` is the shared space's size.
+    The second modality can be any image-like one (sketches, panchromatic tiles): it gets its own tower.
+    """
+
+    task = "metric"
+
+    def __init__(
+        self,
+        embed_dim: int = 64,
+        frozen_blocks: int = 11,
+        input_size: int = 128,
+        epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 3e-4,
+        patience: int = 5,
+        validation_fraction: float = 0.15,
+        views: int = N_VIEWS,
+        ms_alpha: float = 2.0,
+        ms_beta: float = 50.0,
+        ms_base: float = 0.5,
+        miner_epsilon: float = 0.1,
+        seed: int = 0,
+        device: str = "cpu",
+        cache_dir: str = "",
+    ):
+        self.embed_dim, self.frozen_blocks, self.input_size = embed_dim, frozen_blocks, input_size
+        self.epochs, self.batch_size, self.lr, self.patience = epochs, batch_size, lr, patience
+        self.validation_fraction, self.views, self.seed, self.device = validation_fraction, views, seed, device
+        self.ms_alpha, self.ms_beta, self.ms_base, self.miner_epsilon = ms_alpha, ms_beta, ms_base, miner_epsilon
+        self.cache_dir = cache_dir
+
+# %% ../nbs/shared/27_finetune.ipynb #6448ee4d
+SIDES = ("image", "sketch")
+
+
+def _labels_onto(src, classes: tuple, what: str) -> np.ndarray:
+    "src's class indices, renumbered into `classes` by name."
+    if src.multilabel:
+        raise ValueError(f"the {what} need one class each, not several labels (N x L)")
+    names = [src.classes[int(i)] for i in src.labels]
+    unknown = sorted(set(names) - set(classes))
+    if unknown:
+        raise ValueError(f"the {what} have classes the images lack: {unknown}; both sides need the same class names")
+    return np.array([classes.index(n) for n in names])
+
+
+def _fit_cross(
+    self,
+    images,  # the gallery modality, with labels: a folder of class sub-folders, a CSV, a dataset, an ImageSource
+    sketches,  # the query modality, in the same forms; its classes must be among the images'
+    show_progress: bool = True,
+) -> "FineTunedCrossModal":
+    "Fine-tune both towers on the given items (training classes only), keeping the best validation epoch."
+    from rsr_nb.data.base import stratified_split
+    from rsr_nb.training import fit as train_loop
+
+    self._check_params()
+    a, b = image_source(images), image_source(sketches)
+    classes = tuple(a.classes)
+    ya_np, yb_np = _labels_onto(a, classes, "images"), _labels_onto(b, classes, "sketches")
+    shared = np.intersect1d(ya_np, yb_np)
+    if len(shared) < 2:
+        raise ValueError(f"images and sketches share {len(shared)} class(es): a cross-modal loss needs at least 2")
+    frac = (1 - self.validation_fraction, self.validation_fraction)
+    (tr_a, va_a), (tr_b, va_b) = (stratified_split(y, frac, seed=self.seed) for y in (ya_np, yb_np))
+    if min(len(tr_a), len(tr_b), len(va_a), len(va_b)) < 1:
+        raise ValueError(f"{len(a)} images and {len(b)} sketches leave a side without training or validation items")
+    rank, world = _dist()
+    started = time.time()
+    fa, fb = (trunk_features(s, self.input_size, self.frozen_blocks, self.views, cache_dir=self.cache_dir,
+                             device=self.device, show_progress=show_progress and rank == 0) for s in (a, b))
+    ya, yb = torch.as_tensor(ya_np).long(), torch.as_tensor(yb_np).long()
+    dev = get_device(self.device)
+    cuda = list(range(torch.cuda.device_count())) if dev.type == "cuda" else []
+    half = max(1, self.batch_size // 2)
+    n_steps = max(1, max(len(tr_a), len(tr_b)) // half)
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(self.seed)
+        towers = _Towers(self.frozen_blocks, self.embed_dim).to(dev)
+        model = nn.parallel.DistributedDataParallel(towers) if world > 1 else towers
+        loss = _cross_loss_fn(self, world > 1)
+        gen = torch.Generator().manual_seed(self.seed)
+
+        def stream(tr):  # n_steps * half training rows (whole permutations, repeated as needed) and a view each
+            reps = -(-n_steps * half // len(tr))
+            order = np.concatenate([tr[torch.randperm(len(tr), generator=gen).numpy()] for _ in range(reps)])
+            return order[:n_steps * half], torch.randint(0, self.views, (n_steps * half,), generator=gen).numpy()
+
+        def batches(epoch):
+            (oa, wa), (ob, wb) = stream(tr_a), stream(tr_b)
+            for s in range(n_steps):
+                part = slice(s * half, (s + 1) * half)
+                ra, va_, rb, vb_ = (x[part][rank::world] for x in (oa, wa, ob, wb))  # this process's share
+                yield (fa[va_, ra].float().to(dev), fb[vb_, rb].float().to(dev), ya[ra].to(dev), yb[rb].to(dev))
+
+        xa_val, xb_val = fa[0, va_a].float().to(dev), fb[0, va_b].float().to(dev)  # moved once, not every epoch
+
+        def score() -> float:
+            from rsr_nb.metrics import RetrievalProtocol, evaluate_retrieval
+
+            with torch.no_grad():
+                ea, eb = towers(xa_val, xb_val)
+            res = evaluate_retrieval(nn.functional.normalize(eb, dim=1).cpu(), nn.functional.normalize(ea, dim=1).cpu(),
+                                     yb[va_b], ya[va_a], RetrievalProtocol(metric="cosine", ks=(1,)))
+            return float(res["mAP@all"])
+
+        def step(xa, xb, la, lb):
+            ea, eb = model(xa, xb)
+            return {"total": loss(ea, la, eb, lb)}
+
+        best, on_epoch_end = _keep_best(towers, score, self.patience)
+        history = train_loop([model], step, batches, self.epochs, lr=self.lr, desc="fine-tuning (cross-modal)",
+                             show_progress=show_progress and rank == 0, on_epoch_end=on_epoch_end)
+    towers.load_state_dict(best["state"])
+    self.towers_ = towers.cpu().eval()
+    self.history_, self.best_epoch_ = history, best["epoch"]
+    self.classes_ = classes
+    self.fit_seconds_ = time.time() - started
+    return self
+
+
+def _transform_cross(
+    self,
+    items,  # images or sketches in any form `image_source` reads (labels not needed)
+    side: str = "image",  # which tower: "image" or "sketch"
+) -> np.ndarray:  # N x embed_dim, unit rows
+    "Embeddings in the shared space; compare sketches with images by cosine."
+    check_is_fitted(self, "towers_", msg="This %(name)s is not fitted yet: call fit(images, sketches) first.")
+    check_choice("side", side, SIDES)
+    src = image_source(items, unlabelled=True) if not hasattr(items, "items") else items
+    if len(src) == 0:
+        raise ValueError("nothing to embed")
+    f = trunk_features(src, self.input_size, self.frozen_blocks, 1, cache_dir=self.cache_dir, device=self.device,
+                       show_progress=False)[0]
+    tower = getattr(self.towers_, side)
+    with torch.no_grad():
+        out = torch.cat([tower(f[s:s + 256].float()) for s in range(0, len(f), 256)])
+    return nn.functional.normalize(out, dim=1).numpy()
+
+
+def _not_here(self, *args, **kw):
+    raise ValueError("FineTunedCrossModal embeds (transform(items, side)); it predicts no labels")
+
+
+FineTunedCrossModal.fit, FineTunedCrossModal.transform = _fit_cross, _transform_cross
+FineTunedCrossModal.predict_proba = FineTunedCrossModal.predict = _not_here

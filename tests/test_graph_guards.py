@@ -21,6 +21,7 @@ from rsr_nb.graphs import model as M
 from rsr_nb.graphs import pipelines as P
 from rsr_nb.graphs.model import GCN, Batch, Data, gcn_outputs, graph_batches, train_gcn
 from rsr_nb.graphs.rag import image_to_graph
+from rsr_nb.data.sources import dataset_items
 from rsr_nb.metrics import evaluate_retrieval
 
 TINY = dict(n_per_class=6, image_size=48, region_size=12, epochs=2, backbone_input=32, n_jobs=1, show_figures=False,
@@ -356,7 +357,7 @@ def _finetune_spy(monkeypatch, data) -> list:
     from rsr_nb.finetune import FineTunedCNN
     from rsr_nb.data.sources import image_source
 
-    index = {np.ascontiguousarray(x).tobytes(): i for i, x in enumerate(P._images_for_graphs(data.dataset))}
+    index = {np.ascontiguousarray(x).tobytes(): i for i, x in enumerate(dataset_items(data.dataset))}
     seen, real_fit = [], _real_finetune_fit
 
     def fit(self, images, labels=None, validation=None, **kw):

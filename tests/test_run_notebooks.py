@@ -22,7 +22,7 @@ TINY_SGCN = dict(TINY_GRAPHS, siamese_epochs=2, pairs_per_epoch=64, validation_f
 TINY_ZSCMR = dict(n_sketches=2, n_photos=2, image_size=32, backbone_input=32, stage1_hidden=32, stage1_epochs=2,
                   hidden=32, d=8, epochs=2, ablation=False, show_figures=False)
 TINY_AERIAL = dict(n_sketches=6, n_photos=6, image_size=32, backbone_input=32, stage1_hidden=32, stage1_epochs=2,
-                   hidden=32, d=8, epochs=2, splits=2, show_figures=False)
+                   hidden=32, d=8, epochs=2, splits=2, finetune_epochs=2, show_figures=False)
 TINY_OWN = dict(epochs=2, backbone_input=32, n_jobs=1, show_figures=False)
 RUN_NOTEBOOKS = {"run_zscmr.ipynb": TINY_ZSCMR, "run_zscmr_aerial.ipynb": TINY_AERIAL, "run_dsrsid.ipynb": TINY_DSRSID, "run_ucm_speech.ipynb": TINY_UCM,
                  "run_cmirnet_ablation.ipynb": TINY_ABLATION, "run_cmirnet_lambda_selection.ipynb": TINY_SELECTION,
@@ -341,8 +341,9 @@ def test_zscmr_aerial_on_real_sketches(tmp_path):
     if not (data_root() / "earth_on_canvas" / "wv_embeddings.mat").is_file():
         pytest.skip("RSR_DATA does not hold earth_on_canvas/ and ucmerced/ (CI uses ../shared/data)")
     run("run_zscmr_aerial.ipynb", tmp_path, data="real", word_vectors=["released", "glove"], splits=2,
-        backbone_input=96, stage1_epochs=10, epochs=15, show_figures=False)
+        backbone_input=96, stage1_epochs=10, epochs=15, finetune_epochs=2, finetune_input=64, show_figures=False)
     df = pd_rows(tmp_path / "results" / "zscmr_aerial.json")
     assert df.attrs["source"] == "real" and set(df.word_vectors) == {"released", "glove"}
     m = df[(df.metric == "mAP@all") & (df.task == "Sketch->Image")].groupby("method")["value"].mean()
     assert m["ZSCMR (with graph)"] > m["Chance (random embedding)"] + 5, m
+    assert "Fine-tuned CNNs (cross-modal multi-similarity, no semantics)" in m, m

@@ -17,7 +17,7 @@ import torch
 from .base import read_rgb
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'ImageSource', 'image_source']
+__all__ = ['IMAGE_EXTS', 'ImageSource', 'dataset_items', 'image_source']
 
 # %% ../../nbs/data/11a_data.sources.ipynb #24850888
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
@@ -177,6 +177,16 @@ def _dataset_source(ds) -> ImageSource:
     classes = tuple(getattr(ds, "classes", None) or range(int(labels.max()) + 1))
     return ImageSource(items, labels if labels.ndim == 2 else labels.astype(int), tuple(map(str, classes)),
                        f"dataset {type(ds).__name__}")
+
+# %% ../../nbs/data/11a_data.sources.ipynb #966a8737
+def dataset_items(ds) -> list:
+    "Per item of `ds`: its file path where `ds` reads files (also through a `LabelledSubset`), else its uint8 pixels."
+    if hasattr(ds, "dataset") and hasattr(ds, "index"):  # a LabelledSubset: the parent's items at the index
+        parent = dataset_items(ds.dataset)
+        return [parent[int(i)] for i in ds.index]
+    if hasattr(ds, "files"):
+        return [f[0] if isinstance(f, (tuple, list)) else f for f in ds.files]
+    return [_to_uint8_hwc(ds[i]["image"]) for i in range(len(ds))]
 
 # %% ../../nbs/data/11a_data.sources.ipynb #2ee1a1ad
 def image_source(

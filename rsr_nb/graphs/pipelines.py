@@ -18,6 +18,7 @@ import torch
 
 from ..core import check_choice, check_int, check_number, get_device, seed_everything
 from ..data import get_dataset, stratified_split
+from ..data.sources import dataset_items
 from ..experiment import Experiment, RetrievalTask, RunResult, assert_disjoint, evaluate_tasks, timed
 from .model import GCN, gcn_outputs, train_gcn, train_siamese
 from rsr_nb.graphs.multilabel import (
@@ -142,16 +143,10 @@ GRAPH_DATASETS = ("ucmerced", "patternnet")
 
 def graph_images(data: "GraphData"):
     "The run's images as an `ImageSource` (files, or the twin's pixels) with their scene classes, e.g. to fine-tune on."
-    from rsr_nb.data.sources import ImageSource
+    from rsr_nb.data.sources import ImageSource, dataset_items
 
-    return ImageSource(_images_for_graphs(data.dataset), data.scenes.numpy(), tuple(map(str, data.dataset.classes)),
+    return ImageSource(dataset_items(data.dataset), data.scenes.numpy(), tuple(map(str, data.dataset.classes)),
                        data.info.get("name", "images"))
-
-
-def _images_for_graphs(ds) -> list:
-    if hasattr(ds, "files"):  # real: files on disk, read at full resolution by the builder
-        return [f[0] if isinstance(f, (tuple, list)) else f for f in ds.files]
-    return [(ds[i]["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for i in range(len(ds))]
 
 
 def cached_imagenet_features(ds, cfg: GraphExperiment, items: list, device="cpu") -> torch.Tensor:
@@ -189,7 +184,7 @@ def load_graph_data(cfg: GraphExperiment, dataset: str = "ucmerced", multilabel:
         opts["root"] = cfg.data_root or None
     ds = get_dataset(name, cfg.data, **opts)
     params = cfg.rag_params()
-    items = _images_for_graphs(ds)
+    items = dataset_items(ds)  # real: files on disk, read at full resolution by the builder
     raw = build_graphs(items, params, cache_dir=graph_cache_dir(cfg.cache_dir), n_jobs=cfg.n_jobs)
     scenes = ds.scenes.clone() if multilabel else ds.labels.clone()
     graphs = [to_pyg(g) for g in raw]
@@ -273,7 +268,7 @@ def run_ucm_multilabel(cfg: UCMMultiLabelExperiment, data: GraphData) -> RunResu
     y = data.labels.numpy().astype(int)
     from rsr_nb.data.sources import ImageSource
 
-    images = ImageSource(_images_for_graphs(data.dataset), y.astype(np.float32), tuple(data.dataset.classes)) if (
+    images = ImageSource(dataset_items(data.dataset), y.astype(np.float32), tuple(data.dataset.classes)) if (
         cfg.finetune_epochs) else None  # what the fine-tuned CNN reads
     mean_feat = mean_node_features(data.graphs)
     per_label = []

@@ -31,14 +31,15 @@ from rsr_nb.zscmr.pipelines import (
     word_vectors_for,
     zero_shot_embeddings,
     zero_shot_rows,
+    zero_shot_split,
     zscmr_variants,
 )
 
 # %% auto #0
-__all__ = ['SKETCHED', 'AERIAL_WORDS', 'WORD_VECTOR_SETS', 'AERIAL_METHODS', 'AERIAL_CLAIMS', 'README_SECTIONS',
-           'leave_two_out_splits', 'AerialSketchTwin', 'AerialExperiment', 'aerial_vectors', 'load_aerial_data',
-           'run_aerial', 'aerial_info', 'aerial_table', 'per_split_table', 'aerial_verdict', 'chance_level',
-           'plot_per_split', 'aerial_section']
+__all__ = ['SKETCHED', 'AERIAL_WORDS', 'WORD_VECTOR_SETS', 'FINETUNED_CROSS', 'AERIAL_METHODS', 'AERIAL_CLAIMS',
+           'README_SECTIONS', 'leave_two_out_splits', 'AerialSketchTwin', 'AerialExperiment', 'aerial_vectors',
+           'load_aerial_data', 'finetuned_zero_shot', 'run_aerial', 'aerial_info', 'aerial_table', 'per_split_table',
+           'aerial_verdict', 'chance_level', 'plot_per_split', 'aerial_section', 'aerial_cost']
 
 # %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #afc028da
 SKETCHED = ("airplane", "buildings", "freeway", "runway", "tenniscourt")  # Earth on Canvas classes, UC Merced names
@@ -111,6 +112,8 @@ class AerialExperiment(ZeroShotExperiment):
     image_size: int = 64  # twin: item side
     epochs: int = 30
     ablation: bool = False
+    finetune_epochs: int = 30  # the fine-tuned cross-modal CNNs' epochs at most (early stopping); 0: no such row
+    finetune_input: int = 0  # their input side; 0: 128 real, the item side twin (224+ where a GPU is present)
 
     def _check_word_vectors(self):
         if not isinstance(self.word_vectors, (list, tuple)) or not self.word_vectors:
@@ -130,11 +133,23 @@ class AerialExperiment(ZeroShotExperiment):
             raise ValueError(f"there are 10 leave-2-out splits of 5 classes, got splits={self.splits}")
         for k in ("n_sketches", "n_photos", "image_size"):
             check_int(k, getattr(self, k), 1)
+        check_int("finetune_epochs", self.finetune_epochs, 0)
+        if self.finetune_input != 0:
+            check_int("finetune_input", self.finetune_input, 32)
         if self.data == "real":  # fail now, with the how-to, if the files are missing
             from rsr_nb.data import get_dataset
 
             get_dataset("earth-on-canvas", "real", root=self.data_root or None)
             get_dataset("ucmerced", "real")
+
+    def finetuned(self, seed: int):
+        "The fine-tuned cross-modal baseline of this run (`rsr_nb.finetune.FineTunedCrossModal`), or None when off."
+        from rsr_nb.finetune import FineTunedCrossModal
+
+        if not self.finetune_epochs:
+            return None
+        size = self.finetune_input or (128 if self.data == "real" else max(32, self.image_size))
+        return FineTunedCrossModal(epochs=self.finetune_epochs, input_size=size, seed=seed, device=self.device)
 
     @property
     def name(self) -> str:
@@ -216,9 +231,35 @@ def load_aerial_data(
     )
 
 # %% ../../nbs/zscmr/23e_zscmr.aerial.ipynb #9279f15f
+FINETUNED_CROSS = "Fine-tuned CNNs (cross-modal multi-similarity, no semantics)"
+
+
+def finetuned_zero_shot(
+    data: ZeroShotData,
+    seen: tuple,  # seen class names: the towers train on their images and sketches
+    unseen: tuple,  # unseen class names: their images and sketches are embedded
+    estimator,  # a `FineTunedCrossModal`, fitted here unless `fitted`
+    fitted: bool = False,  # already fitted on these seen classes (e.g. under another word-vector set)
+    items: dict | None = None,  # {"image": [...], "sketch": [...]}: `dataset_items` of both sides, if already made
+) -> dict:  # {"image": unseen images' embeddings, "sketch": unseen sketches'}
+    "Fit the fine-tuned towers on the seen classes' items of both modalities; embed the unseen classes' items."
+    from rsr_nb.data.sources import ImageSource, dataset_items
+
+    (tr_a, tr_b, te_a, te_b), _ = zero_shot_split(data, seen, unseen)
+    items = items or {"image": dataset_items(data.images), "sketch": dataset_items(data.sketches)}
+    labels = {"image": data.image_labels.numpy(), "sketch": data.sketch_labels.numpy()}
+
+    def source(m, idx):
+        return ImageSource([items[m][i] for i in idx], labels[m][idx], tuple(data.classes), f"{m}s")
+
+    if not fitted:
+        estimator.fit(source("image", tr_a), source("sketch", tr_b), show_progress=False)
+    return {m: torch.as_tensor(estimator.transform(source(m, te), m)) for m, te in (("image", te_a), ("sketch", te_b))}
+
+
 def run_aerial(cfg: AerialExperiment, show_progress: bool = True) -> tuple[RunResult, dict]:
     "All splits x seeds x word-vector sets; rows carry `split`, `unseen` and `word_vectors`. Returns (run, data)."
-    out, cache, datas = RunResult(), {}, {}
+    out, cache, datas, fitted = RunResult(), {}, {}, {}
     splits = leave_two_out_splits()[: cfg.splits]
     for which in cfg.word_vectors:
         label = which if which in WORD_VECTOR_SETS else "file"
@@ -227,6 +268,10 @@ def run_aerial(cfg: AerialExperiment, show_progress: bool = True) -> tuple[RunRe
         dim = data.vectors.vectors.shape[1]
         variants = zscmr_variants(cfg.graph, cfg.loss_weights(), cfg.ablation, dim)
         jobs = [(s, seed) for s in range(len(splits)) for seed in cfg.seeds]
+        if cfg.finetune_epochs:  # what the fine-tuned towers read: files (real data) or the twin's pixels, made once
+            from rsr_nb.data.sources import dataset_items
+
+            items = {"image": dataset_items(data.images), "sketch": dataset_items(data.sketches)}
         for si, seed in progress(
             jobs, desc=f"splits x seeds ({label} vectors)", disable=None if show_progress else True
         ):
@@ -237,9 +282,18 @@ def run_aerial(cfg: AerialExperiment, show_progress: bool = True) -> tuple[RunRe
             )
             with timed(out, "scoring"):
                 res = score_zero_shot(embs, labels)
-            out.rows += zero_shot_rows(
-                res, seed, extra={"split": si, "unseen": "+".join(unseen), "word_vectors": label}
-            )
+            tags = {"split": si, "unseen": "+".join(unseen), "word_vectors": label}
+            out.rows += zero_shot_rows(res, seed, extra=tags)
+            if cfg.finetune_epochs:  # trained once per split and seed, on the seen sketched classes only
+                done = (si, seed) in fitted
+                est = fitted[si, seed] if done else cfg.finetuned(seed)
+                with timed(out, FINETUNED_CROSS):
+                    emb = finetuned_zero_shot(data, splits[si][0], unseen, est, fitted=done, items=items)
+                fitted[si, seed] = est
+                embs[FINETUNED_CROSS] = (emb, "cosine")
+                res = score_zero_shot({FINETUNED_CROSS: embs[FINETUNED_CROSS]}, labels)
+                out.rows += zero_shot_rows(res, seed, extra={**tags, "fit_seconds": round(est.fit_seconds_, 1),
+                                                             "epochs_run": len(est.history_)})
             out.extra.setdefault("last", {})[label] = out.last
     return out, datas
 
@@ -271,6 +325,7 @@ AERIAL_METHODS = (
     "ZSCMR (with graph)",
     "ZSCMR (seen+unseen graph, transductive)",
     "ZSCMR (without graph)",
+    FINETUNED_CROSS,
     "Triplet network (no semantics)",
     "SAE",
     "ImageNet features (no training)",
@@ -298,6 +353,7 @@ def per_split_table(df: pd.DataFrame, word_vectors: str, task: str = "Sketch->Im
 AERIAL_CLAIMS = {  # rival -> the claim that a win over it supports (other rivals: the baselines)
     "ZSCMR (without graph)": "graph helps",
     "Triplet network (no semantics)": "semantic terms help",
+    FINETUNED_CROSS: "ZSCMR above today's fine-tuned baseline",
 }
 
 
@@ -337,6 +393,7 @@ def plot_per_split(
     methods=(
         "ZSCMR (with graph)",
         "ZSCMR (without graph)",
+        FINETUNED_CROSS,
         "SAE",
         "ImageNet features (no training)",
         "Chance (random embedding)",
@@ -406,10 +463,29 @@ def aerial_section(runs: dict) -> str:
                 for rival in ("ZSCMR (without graph)", "Triplet network (no semantics)")
                 for s in aerial_verdict(df, rival=rival)
             ],
+            *([f"- against today's fine-tuned baseline ({FINETUNED_CROSS}, trained on the seen classes only):"]
+              + [f"  - {s}." for s in aerial_verdict(df, rival=FINETUNED_CROSS)] if FINETUNED_CROSS in set(df.method)
+              else []),
             f"- {chance_level(df)}.",
+            *([f"- {aerial_cost(run)}"] if aerial_cost(run) else []),
             "",
         ]
     return "\n".join(parts).strip()
+
+
+def aerial_cost(run: dict) -> str:
+    "One sentence: training time per split and seed, ZSCMR (stage 1 and every stage-2 variant) against the towers."
+    df, t = pd.DataFrame(run["rows"]), run.get("timings_s", {})
+    fits = df[df.method == FINETUNED_CROSS].drop_duplicates(["split", "seed"]) if "fit_seconds" in df else df[:0]
+    if not len(fits):
+        return ""
+    n = df[["split", "seed", "word_vectors"]].drop_duplicates().shape[0]
+    zscmr = (t.get("stage 1", 0) + t.get("stage 2", 0)) / max(n, 1)
+    threads = run.get("versions", {}).get("torch_threads", "?")
+    return (f"Training time per split and seed ({threads} torch threads, {run.get('device', 'cpu')}): ZSCMR's stage 1 "
+            f"and all its stage-2 variants {zscmr:.0f} s; the fine-tuned towers {fits.fit_seconds.mean():.0f} s "
+            f"(range {fits.fit_seconds.min():.0f}-{fits.fit_seconds.max():.0f} s; the frozen part of their backbone is "
+            f"computed once per image and cached).")
 
 
 README_SECTIONS = [aerial_section, calibration_section]  # the twins beside real data, after the real aerial runs

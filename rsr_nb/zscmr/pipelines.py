@@ -26,9 +26,9 @@ from .model import ZSCMR, LossWeights, train_zscmr
 
 # %% auto #0
 __all__ = ['GRAPH_OPTIONS', 'MAIN_NAMES', 'ZS_TASKS', 'PAPER_KS', 'SPLIT_DATASETS', 'ZeroShotData', 'stage1_features', 'Variant',
-           'zscmr_variants', 'StageParams', 'zero_shot_embeddings', 'zero_shot_protocol', 'score_zero_shot',
-           'zero_shot_rows', 'synthetic_zero_shot_data', 'ZeroShotExperiment', 'ZSCMRExperiment', 'get_sketch_datasets',
-           'word_vectors_for', 'load_sketch_data', 'run_zscmr']
+           'zscmr_variants', 'StageParams', 'zero_shot_split', 'zero_shot_embeddings', 'zero_shot_protocol',
+           'score_zero_shot', 'zero_shot_rows', 'synthetic_zero_shot_data', 'ZeroShotExperiment', 'ZSCMRExperiment',
+           'get_sketch_datasets', 'word_vectors_for', 'load_sketch_data', 'run_zscmr']
 
 # %% ../../nbs/zscmr/23c_zscmr.pipelines.ipynb #606f1aa9
 @dataclass
@@ -149,19 +149,12 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
-def zero_shot_embeddings(
+def zero_shot_split(
     data: ZeroShotData,
     seen: tuple,  # seen class names
     unseen: tuple,  # unseen class names (the test classes)
-    variants: dict,  # name -> Variant (`zscmr_variants`)
-    params: StageParams,
-    seed: int = 0,
-    device: str = "auto",
-    out: RunResult | None = None,  # curves and timings are added here
-    show_progress: bool = True,
-) -> tuple[dict, dict]:  # ({method: ({"image": emb, "sketch": emb}, metric)}, {"image": labels, "sketch": labels})
-    "Train on the seen classes, embed the unseen items of both modalities with every method."
-    out = out if out is not None else RunResult()
+) -> tuple[tuple, tuple]:  # ((train images, train sketches, test images, test sketches), (seen ids, unseen ids))
+    "Item indices of a zero-shot split: training items of the seen classes, test items of the unseen classes."
     idx = {c: i for i, c in enumerate(data.classes)}
     if set(seen) & set(unseen):
         raise ValueError(f"seen and unseen classes overlap: {sorted(set(seen) & set(unseen))}")
@@ -178,6 +171,24 @@ def zero_shot_embeddings(
         )
     # the zero-shot guarantee: no training item is of an unseen class
     assert not np.isin(ya[tr_a], unseen_i).any() and not np.isin(yb[tr_b], unseen_i).any()
+    return (tr_a, tr_b, te_a, te_b), (seen_i, unseen_i)
+
+
+def zero_shot_embeddings(
+    data: ZeroShotData,
+    seen: tuple,  # seen class names
+    unseen: tuple,  # unseen class names (the test classes)
+    variants: dict,  # name -> Variant (`zscmr_variants`)
+    params: StageParams,
+    seed: int = 0,
+    device: str = "auto",
+    out: RunResult | None = None,  # curves and timings are added here
+    show_progress: bool = True,
+) -> tuple[dict, dict]:  # ({method: ({"image": emb, "sketch": emb}, metric)}, {"image": labels, "sketch": labels})
+    "Train on the seen classes, embed the unseen items of both modalities with every method."
+    out = out if out is not None else RunResult()
+    (tr_a, tr_b, te_a, te_b), (seen_i, unseen_i) = zero_shot_split(data, seen, unseen)
+    ya, yb = data.image_labels.numpy(), data.sketch_labels.numpy()
     seed_everything(seed)
     with timed(out, "stage 1"):
         s1 = {}
