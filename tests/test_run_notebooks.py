@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TINY_DSRSID = dict(n_per_class=12, pan_size=32, epochs_stage1=2, epochs=5, baselines=["CCA", "SCM-Seq"], show_figures=False)
 TINY_UCM = dict(d_vs=[32], n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3,
-                baselines=["CCA"], show_figures=False)
+                baselines=["CCA"], finetune_epochs=2, show_figures=False)
 TINY_ABLATION = dict(d_v=16, n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3,
                      lambda1_grid=[1e-5], lambda34_grid=[0.01], lambda5_grid=[1.0], alpha_grid=[0.0], show_figures=False)
 TINY_SELECTION = dict(d_v=16, n_per_class=4, image_size=32, backbone_input=32, epochs_stage1=2, epochs=3)
@@ -117,7 +117,8 @@ def test_run_ucm_speech_simulated(tmp_path):
     run("run_ucm_speech.ipynb", tmp_path, **TINY_UCM)
     res = json.loads((tmp_path / "results" / "ucm_speech.json").read_text())
     assert res["dataset"]["source"] == "simulated"
-    methods = ("CMIR-NET", "CCA", "Label space (stage 1)", "Label space (LogReg)", "Stage 1 only", "Chance (random embedding)")
+    methods = ("CMIR-NET", "CCA", "Label space (stage 1)", "Label space (LogReg)", "Stage 1 only", "Chance (random embedding)",
+               "Fine-tuned CNN (images into the label space)")
     assert {(r["method"], r["task"]) for r in res["rows"]} == {(m, t) for m in methods for t in ("Img->Aud", "Aud->Img")}
     paper = [r for r in res["rows"] if r["paper"] is not None]
     assert paper and all(r["metric"] in ("P@10", "meanP@10..50") for r in paper), "a paper number beside a standard mAP"
@@ -128,7 +129,7 @@ def test_run_ucm_speech_real_data_is_clearly_above_chance(tmp_path):
     if not (data_root() / "ucmerced" / "speech" / "speech.mat").is_file():
         pytest.skip("RSR_DATA does not hold ucmerced/ with the speech features (CI uses ../shared/data)")
     run("run_ucm_speech.ipynb", tmp_path, data="real", d_vs=[64], backbone_input=64, epochs_stage1=20, epochs=20,
-        baselines=[], show_figures=False)
+        baselines=[], finetune_epochs=2, finetune_input=64, show_figures=False)
     res = json.loads((tmp_path / "results" / "ucm_speech.json").read_text())
     assert res["dataset"]["source"] == "real" and res["dataset"]["images"]["size"] == 2100
     assert res["dataset"]["speech"]["size"] == 255
@@ -183,6 +184,33 @@ def test_pipelines_never_train_on_test_queries():
     test_img = stratified_split(data.img_scenes.numpy(), (0.8, 0.2), seed=0)[1]
     s = out.splits[0]
     assert set(s["img_val"]) <= set(s["img_train"]) and not set(s["img_train"]) & set(test_img)
+
+
+def test_speech_finetuned_cnn_sees_no_test_image(monkeypatch):
+    """Today's image <-> speech baseline: each seed's fine-tuned CNN trains (and stops early) on that seed's training
+    images, all of them, and on no test image; items are identified by their pixels, not by the recorded split."""
+    from rsr_nb.cmirnet import pipelines as P
+    from rsr_nb.data.sources import dataset_items, image_source
+    from rsr_nb.finetune import FineTunedCNN
+
+    cfg = P.UCMSpeechExperiment(**{**TINY_UCM, "seeds": [0, 1], "baselines": []})
+    data = P.load_ucm_speech(cfg)
+    index = {np.ascontiguousarray(x).tobytes(): i for i, x in enumerate(dataset_items(data.images))}
+    assert len(index) == len(data.images), "the twin's tiles must differ for this check to identify them"
+    seen, real_fit = [], FineTunedCNN.fit
+
+    def fit(self, images, labels=None, validation=None, **kw):
+        assert validation is None
+        seen.append(np.array([index[np.ascontiguousarray(x).tobytes()] for x in image_source(images).items]))
+        return real_fit(self, images, labels, validation=validation, **kw)
+
+    monkeypatch.setattr(FineTunedCNN, "fit", fit)
+    out = P.run_ucm_speech(cfg, data)
+    assert len(seen) == 2
+    for seed, got in zip(cfg.seeds, seen):
+        s = out.splits[seed]
+        assert set(got) == set(s["img_train"]) and not set(got) & set(s["img_test"]), seed
+    assert any(r["method"] == P.FINETUNED_SPEECH for r in out.rows)
 
 
 def test_run_dsrsid_defaults_separate_the_methods_as_readme_says(tmp_path):

@@ -34,12 +34,13 @@ from ..metrics import CMIRNET_PAPER_KS, RetrievalProtocol
 from ..report import retrieval_rows
 
 # %% auto #0
-__all__ = ['PROTOCOL', 'DSRSID_TASKS', 'UCM_SPEECH_TASKS', 'ALL_BASELINES', 'LOGREG_MAX_DIM', 'LOGREG_PCA', 'ABLATION_BASES',
-           'LAMBDA_CANDIDATES', 'class_probabilities', 'logreg_probabilities', 'standardised', 'simple_baseline_rows',
-           'DSRSIDExperiment', 'PairData', 'load_dsrsid', 'PairStage1', 'dsrsid_stage1', 'run_dsrsid',
-           'UCMSpeechExperiment', 'check_ucm_speech_data', 'ImageSpeechData', 'load_ucm_speech', 'ImageSpeechStage1',
-           'image_speech_stage1', 'image_speech_eval', 'image_speech_simple', 'run_ucm_speech', 'AblationExperiment',
-           'run_ablation', 'LambdaSelection', 'run_lambda_selection']
+__all__ = ['PROTOCOL', 'DSRSID_TASKS', 'UCM_SPEECH_TASKS', 'ALL_BASELINES', 'LOGREG_MAX_DIM', 'LOGREG_PCA', 'FINETUNED_SPEECH',
+           'ABLATION_BASES', 'LAMBDA_CANDIDATES', 'class_probabilities', 'logreg_probabilities', 'standardised',
+           'simple_baseline_rows', 'DSRSIDExperiment', 'PairData', 'load_dsrsid', 'PairStage1', 'dsrsid_stage1',
+           'run_dsrsid', 'UCMSpeechExperiment', 'check_ucm_speech_data', 'ImageSpeechData', 'load_ucm_speech',
+           'ImageSpeechStage1', 'image_speech_stage1', 'image_speech_eval', 'image_speech_simple',
+           'finetuned_label_space', 'run_ucm_speech', 'AblationExperiment', 'run_ablation', 'LambdaSelection',
+           'run_lambda_selection']
 
 # %% ../../nbs/cmirnet/15c_cmirnet.pipelines.ipynb #3167b6f4
 PROTOCOL = RetrievalProtocol(metric="euclidean", ks=(10,), paper_ks=CMIRNET_PAPER_KS)
@@ -386,6 +387,8 @@ class UCMSpeechExperiment(Experiment):
     lambda5: float = DEFAULT_LAMBDAS[4]
     alpha: float = 0.0
     baselines: list = field(default_factory=lambda: list(ALL_BASELINES))
+    finetune_epochs: int = 30  # the fine-tuned CNN (image side into the label space): epochs at most; 0: no such row
+    finetune_input: int = 0  # its input side; 0: 128 real, the tile side twin (224+ where a GPU is present)
     seeds: list = field(default_factory=lambda: [0])
     device: str = "auto"
     out_dir: str = "runs"  # an untracked folder; the committed results/ only by rsr-reproduce or -p out_dir results
@@ -393,6 +396,9 @@ class UCMSpeechExperiment(Experiment):
 
     def check(self):
         super().check()
+        check_int("finetune_epochs", self.finetune_epochs, 0)
+        if self.finetune_input != 0:
+            check_int("finetune_input", self.finetune_input, 32)
         if not isinstance(self.d_vs, (list, tuple)) or not self.d_vs:
             raise ValueError(f"d_vs must be a non-empty list of sizes, e.g. [32, 64, 128]; got {self.d_vs!r}")
         for v in self.d_vs:
@@ -410,6 +416,16 @@ class UCMSpeechExperiment(Experiment):
     @property
     def name(self) -> str:
         return "ucm_speech"
+
+    def finetuned(self, seed: int):
+        "The fine-tuned multi-label CNN of the image side (`rsr_nb.finetune.FineTunedCNN`), or None when it is off."
+        from rsr_nb.finetune import FineTunedCNN
+
+        if not self.finetune_epochs:
+            return None
+        size = self.finetune_input or (128 if self.data == "real" else max(32, self.image_size))
+        return FineTunedCNN(task="multilabel", epochs=self.finetune_epochs, input_size=size, seed=seed,
+                            device=self.device)
 
     def config(self, d_v: int) -> CMIRNetConfig:
         lambdas = (self.lambda1, self.lambda2, self.lambda3, self.lambda4, self.lambda5)
@@ -616,10 +632,30 @@ def image_speech_simple(data: ImageSpeechData, s1: ImageSpeechStage1, seed: int)
     }
 
 
+FINETUNED_SPEECH = "Fine-tuned CNN (images into the label space)"
+
+
+def finetuned_label_space(
+    data: ImageSpeechData,
+    s1: ImageSpeechStage1,
+    estimator,  # an unfitted `FineTunedCNN(task="multilabel")`
+    speech_probs: torch.Tensor,  # every clip's label probabilities, from a model fitted on the training clips
+    items: list | None = None,  # `dataset_items(data.images)`, if already made
+) -> dict:  # {"img": N_img x 17, "aud": N_clips x 17}
+    "The image side fine-tuned on the seed's training images (multi-label), beside the clips' label probabilities."
+    from rsr_nb.data.sources import ImageSource, dataset_items
+    from rsr_nb.data.ucmerced import UCM_LABELS
+
+    items = dataset_items(data.images) if items is None else items
+    src = ImageSource(items, data.img_labels.numpy().astype(np.float32), tuple(UCM_LABELS), "UC Merced images")
+    estimator.fit(src.subset(s1.img_train), show_progress=False)  # its own validation images come from these
+    return {"img": torch.as_tensor(estimator.predict_proba(src)), "aud": speech_probs}
+
+
 def run_ucm_speech(cfg: UCMSpeechExperiment, data: ImageSpeechData) -> RunResult:
     "Per seed: stage 1 once, then per d_v CMIR-NET and the baselines on the same features, pairs and queries."
     dev = get_device(cfg.device)
-    out = RunResult()
+    out, items = RunResult(), None
     for seed in cfg.seeds:
         seed_everything(seed)
         with timed(out, "stage 1"):
@@ -635,9 +671,18 @@ def run_ucm_speech(cfg: UCMSpeechExperiment, data: ImageSpeechData) -> RunResult
         out.curves += s1.curves
         labels, queries = image_speech_eval(data, s1)
         with timed(out, "simple baselines"):
-            out.rows += simple_baseline_rows(
-                image_speech_simple(data, s1, seed), labels, queries, UCM_SPEECH_TASKS, seed, extra={"d_v": "any"}
-            )
+            simple = image_speech_simple(data, s1, seed)
+            out.rows += simple_baseline_rows(simple, labels, queries, UCM_SPEECH_TASKS, seed, extra={"d_v": "any"})
+        ft = cfg.finetuned(seed)
+        if ft is not None:  # the clips keep the LogReg label space; the images get the fine-tuned CNN's
+            from rsr_nb.data.sources import dataset_items
+
+            items = dataset_items(data.images) if items is None else items  # files (real) or pixels (twin), once
+            with timed(out, FINETUNED_SPEECH):
+                emb = finetuned_label_space(data, s1, ft, simple["Label space (LogReg)"][0]["aud"], items)
+            out.rows += simple_baseline_rows({FINETUNED_SPEECH: (emb, "cosine")}, labels, queries, UCM_SPEECH_TASKS,
+                                             seed, extra={"d_v": "any", "fit_seconds": round(ft.fit_seconds_, 1),
+                                                          "epochs_run": len(ft.history_)})
         for dv in cfg.d_vs:
             with timed(out, "stage 2"):
                 net, h2 = train_cmirnet(
