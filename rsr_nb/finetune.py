@@ -21,7 +21,7 @@ from .core import check_choice, check_int, check_number, get_device, progress
 from .data.sources import image_source
 
 # %% auto #0
-__all__ = ['N_VIEWS', 'TASKS', 'SIDES', 'dihedral', 'trunk_features', 'FineTunedCNN', 'FineTunedCrossModal']
+__all__ = ['N_VIEWS', 'TASKS', 'SIDES', 'dihedral', 'trunk_features', 'FineTunedCNN', 'FineTunedCrossModal', 'main']
 
 # %% ../nbs/shared/27_finetune.ipynb #d73d01fd
 N_VIEWS = 8
@@ -270,6 +270,13 @@ def _score(est, top, fv, yv) -> float:
     return float(res["mAP@all"])
 
 
+def _mixed_precision(dev: torch.device):
+    "A context for the forward pass and loss: bfloat16 autocast on CUDA (no loss scaling needed), nothing on the CPU."
+    import contextlib
+
+    return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+
+
 def _keep_best(module: nn.Module, score, patience: int) -> tuple[dict, callable]:
     "(best, on_epoch_end) for the training loop: score each epoch, keep the best weights, stop after `patience` worse."
     best = {"score": -1.0, "state": None, "epoch": 0}
@@ -345,8 +352,12 @@ def _fit(
 
         fv = feats[0, va].to(dev)  # the validation images' features, moved once, not every epoch
         best, on_epoch_end = _keep_best(top, lambda: _score(self, top, fv, y[va]), self.patience)
+        def step(x, t):
+            with _mixed_precision(dev):
+                return {"total": loss(model(x).float(), t)}
+
         history = train_loop(
-            [model], lambda x, t: {"total": loss(model(x), t)}, batches, self.epochs, lr=self.lr,
+            [model], step, batches, self.epochs, lr=self.lr,
             desc=f"fine-tuning ({self.task})", show_progress=show_progress and rank == 0, on_epoch_end=on_epoch_end,
         )
     top.load_state_dict(best["state"])
@@ -541,8 +552,9 @@ def _fit_cross(
             return float(res["mAP@all"])
 
         def step(xa, xb, la, lb):
-            ea, eb = model(xa, xb)
-            return {"total": loss(ea, la, eb, lb)}
+            with _mixed_precision(dev):
+                ea, eb = model(xa, xb)
+                return {"total": loss(ea.float(), la, eb.float(), lb)}
 
         best, on_epoch_end = _keep_best(towers, score, self.patience)
         history = train_loop([model], step, batches, self.epochs, lr=self.lr, desc="fine-tuning (cross-modal)",
@@ -580,3 +592,106 @@ def _not_here(self, *args, **kw):
 
 FineTunedCrossModal.fit, FineTunedCrossModal.transform = _fit_cross, _transform_cross
 FineTunedCrossModal.predict_proba = FineTunedCrossModal.predict = _not_here
+
+# %% ../nbs/shared/27_finetune.ipynb #363e8708
+def _fitted_module(est) -> nn.Module:
+    check_is_fitted(est, "towers_" if isinstance(est, FineTunedCrossModal) else "top_",
+                    msg="This %(name)s is not fitted yet, so there is nothing to save: fit it first.")
+    return est.towers_ if isinstance(est, FineTunedCrossModal) else est.top_
+
+
+def _save(
+    self,
+    path,  # where to write the torch file (its folder is created)
+) -> Path:
+    "Write parameters, weights and fitted state to `path` (atomically); `load` reads it back."
+    from rsr_nb.core import save_torch_atomic
+
+    module = _fitted_module(self)
+    fitted = {k: getattr(self, k) for k in ("best_epoch_", "fit_seconds_", "threshold_") if hasattr(self, k)}
+    return save_torch_atomic(path, {
+        "format": f"rsr_nb {type(self).__name__} 1",
+        "params": self.get_params(),
+        "fitted": {**fitted, "classes_": list(self.classes_), "history_": self.history_},
+        "weights": module.state_dict(),
+    })
+
+
+@classmethod
+def _load(
+    cls,
+    path,  # a file written by `save` of this class
+):
+    "A fitted estimator from a file `save` wrote (weights-only loading); a foreign or damaged file says so."
+    from rsr_nb.core import load_saved
+
+    state = load_saved(path, cls.__name__)
+    est = cls(**state["params"])
+    w = state["weights"]
+    with torch.random.fork_rng(devices=[]):  # building the modules draws initial weights: not from the caller's
+        if cls is FineTunedCrossModal:
+            module = _Towers(est.frozen_blocks, w["image.out.weight"].shape[0])
+        else:
+            module = _split_backbone(est.frozen_blocks, w["out.weight"].shape[0])[1]
+    module.load_state_dict(w)
+    setattr(est, "towers_" if cls is FineTunedCrossModal else "top_", module.eval())
+    for k, v in state["fitted"].items():
+        setattr(est, k, tuple(v) if k == "classes_" else v)
+    return est
+
+
+FineTunedCNN.save, FineTunedCNN.load = _save, _load
+
+# %% ../nbs/shared/27_finetune.ipynb #8cbd2007
+def main(argv=None) -> int:
+    "`rsr-finetune` / `python -m rsr_nb.finetune` (also under torchrun): fine-tune on images and save the model."
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="rsr-finetune", description="Fine-tune the ImageNet EfficientNet-Lite0 on "
+                                "labelled images (or images and sketches) and save it; runs under torchrun too.")
+    p.add_argument("images", help="a folder of class sub-folders, or a CSV of paths and labels")
+    p.add_argument("out", help="the model file to write (rank 0 writes it)")
+    p.add_argument("--task", default="metric", choices=TASKS, help="retrieval embedding or multi-label classifier")
+    p.add_argument("--sketches", default="", help="a second modality (folder or CSV): train the cross-modal towers")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--input-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=64, help="the global batch, split over the processes")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--frozen-blocks", type=int, default=11)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    a = p.parse_args(argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device, dist = a.device, None
+    try:
+        if world > 1:
+            import torch.distributed as dist
+
+            if get_device(a.device).type == "cuda":  # one GPU per process
+                device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+                torch.cuda.set_device(torch.device(device))
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        rank = dist.get_rank() if dist else 0
+        kw = dict(epochs=a.epochs, input_size=a.input_size, batch_size=a.batch_size, lr=a.lr,
+                  frozen_blocks=a.frozen_blocks, seed=a.seed, device=device)
+        if a.sketches:
+            est = FineTunedCrossModal(**kw).fit(a.images, a.sketches, show_progress=not a.quiet)
+        else:
+            est = FineTunedCNN(task=a.task, **kw).fit(a.images, show_progress=not a.quiet)
+        if rank == 0:
+            est.save(a.out)
+            print(f"{a.out}: {type(est).__name__}, best epoch {est.best_epoch_} of {len(est.history_)}, "
+                  f"{est.fit_seconds_:.0f} s, {world} process(es)")
+        return 0
+    except (ValueError, FileNotFoundError) as e:
+        print(f"rsr-finetune: error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if dist is not None and dist.is_initialized():
+            dist.destroy_process_group()
+
+# %% ../nbs/shared/27_finetune.ipynb #d1904069
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,27 +24,47 @@ def _folder(root: Path) -> Path:
     return root
 
 
-def _run(procs: int, folder: Path, prefix: Path, cache: Path):
+def _run(procs: int, folder: Path, prefix: Path, cache: Path, *extra: Path):
     env = {**os.environ, "RSR_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"] if procs > 1 \
         else [sys.executable]
-    r = subprocess.run([*launch, str(ROOT / "tests" / "ddp_finetune_worker.py"), str(folder), str(prefix), str(cache)],
+    r = subprocess.run([*launch, str(ROOT / "tests" / "ddp_finetune_worker.py"), str(folder), str(prefix), str(cache),
+                        *map(str, extra)],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
 
 
+def _sketches(folder: Path, root: Path) -> Path:
+    "The same scenes as another modality: inverted grey tiles."
+    for f in sorted(folder.rglob("*.png")):
+        (root / f.parent.name).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(255 - np.asarray(Image.open(f).convert("L"))).convert("RGB").save(root / f.parent.name / f.name)
+    return root
+
+
 def test_two_processes_train_as_one(tmp_path):
+    _check_two_as_one(tmp_path, cross=False)
+
+
+def test_two_processes_train_the_cross_modal_towers_as_one(tmp_path):
+    "The same for the two towers: the cross-modal loss (ref_emb) through the distributed wrappers."
+    _check_two_as_one(tmp_path, cross=True)
+
+
+def _check_two_as_one(tmp_path, cross: bool):
     folder, cache = _folder(tmp_path / "scenes"), tmp_path / "cache"
     from rsr_nb.finetune import trunk_features
 
-    trunk_features(folder, input_size=64, cache_dir=str(cache), show_progress=False)  # the ranks share the cache
-    _run(1, folder, tmp_path / "one", cache)
-    _run(2, folder, tmp_path / "two", cache)
+    extra = (_sketches(folder, tmp_path / "sketches"),) if cross else ()
+    for f in (folder, *extra):
+        trunk_features(f, input_size=64, cache_dir=str(cache), show_progress=False)  # the ranks share the cache
+    _run(1, folder, tmp_path / "one", cache, *extra)
+    _run(2, folder, tmp_path / "two", cache, *extra)
     one = torch.load(tmp_path / "one_rank0.pt", weights_only=True)
     r0, r1 = (torch.load(tmp_path / f"two_rank{r}.pt", weights_only=True) for r in (0, 1))
     assert len(r0["history"]) == len(one["history"]) == 3  # training proceeded for every epoch
     assert r0["history"][0]["total"] > 0 and r0["history"][-1]["validation"] > 0
-    init = _initial()
+    init = _initial(cross)
     keys = [k for k in one["state"] if not k.endswith("num_batches_tracked")]
     step_one = torch.cat([(one["state"][k].float() - init[k].float()).flatten() for k in keys])
     step_two = torch.cat([(r0["state"][k].float() - init[k].float()).flatten() for k in keys])
@@ -59,10 +79,10 @@ def test_two_processes_train_as_one(tmp_path):
     assert rel < 1e-2, rel
 
 
-def _initial() -> dict:
-    "The untrained top's weights, as fit starts from them (seed 0)."
-    from rsr_nb.finetune import _split_backbone
+def _initial(cross: bool) -> dict:
+    "The untrained top's (or towers') weights, as fit starts from them (seed 0)."
+    from rsr_nb.finetune import _split_backbone, _Towers
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return _split_backbone(11, 128)[1].state_dict()
+        return _Towers(11, 64).state_dict() if cross else _split_backbone(11, 128)[1].state_dict()
