@@ -407,3 +407,8 @@ def test_aerial_verdict_lines_are_read_by_the_findings_parser():
         m = _CLAIM.match(f"- {line}.")
         assert m and m["rival"] == "ImageNet features (no training)" and m["metric"] == "mAP@all", line
         assert m["verdict"] in line.split(":")[0]
+    # today's fine-tuned baseline is a rival with parentheses and a comma in its name: it must parse too
+    ft = df.replace({"method": {"ImageNet features (no training)": A.FINETUNED_CROSS}})
+    for line in A.aerial_verdict(ft, rival=A.FINETUNED_CROSS):
+        m = _CLAIM.match(f"- {line}.")
+        assert m and m["rival"] == A.FINETUNED_CROSS, line
