@@ -312,6 +312,8 @@ def _fit(
             raise ValueError("validation must have the training images' classes (labels), in the same order")
         src = ImageSource(list(src.items) + list(val.items), np.concatenate([src.labels, val.labels]), src.classes,
                           src.origin)
+    if len(src) == 0:
+        raise ValueError("no images to fine-tune on: the folder, CSV or arrays given hold none")
     if len(src) < 4:
         raise ValueError(f"{len(src)} images: fine-tuning needs at least two images of each of two classes")
     if (self.task == "multilabel") != src.multilabel:
@@ -495,6 +497,8 @@ def _fit_cross(
     self,
     images,  # the gallery modality, with labels: a folder of class sub-folders, a CSV, a dataset, an ImageSource
     sketches,  # the query modality, in the same forms; its classes must be among the images'
+    image_labels=None,  # with arrays or a list of paths: the images' classes (names or indices)
+    sketch_labels=None,  # and the sketches' (by name, as the images'), as `ZSCMREstimator.fit` takes them
     show_progress: bool = True,
 ) -> "FineTunedCrossModal":
     "Fine-tune both towers on the given items (training classes only), keeping the best validation epoch."
@@ -502,7 +506,10 @@ def _fit_cross(
     from rsr_nb.training import fit as train_loop
 
     self._check_params()
-    a, b = image_source(images), image_source(sketches)
+    a, b = image_source(images, image_labels), image_source(sketches, sketch_labels)
+    for what, s in (("images", a), ("sketches", b)):
+        if len(s) == 0:
+            raise ValueError(f"no images among the {what}: the folder, CSV or arrays given hold none")
     classes = tuple(a.classes)
     ya_np, yb_np = _labels_onto(a, classes, "images"), _labels_onto(b, classes, "sketches")
     shared = np.intersect1d(ya_np, yb_np)

@@ -108,7 +108,49 @@ bad = {
 }
 """,
 )
-CASES = [CMIRNET, SGCN, GCN_MULTILABEL, ZSCMR]
+FINETUNED = Case(
+    "FineTunedCNN",
+    """
+import tempfile
+import numpy as np
+from rsr_nb.finetune import FineTunedCNN
+rng = np.random.default_rng(0)
+y = np.repeat([0, 1], 8)
+base = np.where(y[:, None, None, None] == 0, [200, 190, 120], [40, 110, 50])
+images = np.clip(base + rng.normal(0, 25, (16, 40, 40, 3)), 0, 255).astype(np.uint8)
+est = FineTunedCNN(input_size=32, epochs=2, batch_size=8, validation_fraction=0.25, cache_dir=tempfile.mkdtemp())
+fit_args = (images, y)
+embed = lambda e: e.transform(images)
+bad = {
+    "shape": (images[..., 0], y),
+    "nan": (np.where(np.ones_like(images, bool) & (np.arange(40)[:, None] == 3), np.nan, images.astype(float)), y),
+    "empty": (images[:0], y[:0]),
+}
+""",
+)
+FINETUNED_CROSS = Case(
+    "FineTunedCrossModal",
+    """
+import tempfile
+import numpy as np
+from rsr_nb.finetune import FineTunedCrossModal
+rng = np.random.default_rng(0)
+y = np.repeat(["field", "town"], 8)
+base = np.where(y[:, None, None, None] == "field", [200, 190, 120], [40, 110, 50])
+images = np.clip(base + rng.normal(0, 25, (16, 40, 40, 3)), 0, 255).astype(np.uint8)
+sketches = 255 - images.mean(-1, keepdims=True).repeat(3, -1).astype(np.uint8)
+est = FineTunedCrossModal(input_size=32, epochs=2, batch_size=8, validation_fraction=0.25, cache_dir=tempfile.mkdtemp())
+fit_args = (images, sketches, y, y)
+embed = lambda e: e.transform(sketches, "sketch")
+bad = {
+    "shape": (images[..., 0], sketches, y, y),
+    "nan": (np.where(np.ones_like(images, bool) & (np.arange(40)[:, None] == 3), np.nan, images.astype(float)),
+            sketches, y, y),
+    "empty": (images[:0], sketches, y[:0], y),
+}
+""",
+)
+CASES = [CMIRNET, SGCN, GCN_MULTILABEL, ZSCMR, FINETUNED, FINETUNED_CROSS]
 
 
 def _load(case):
