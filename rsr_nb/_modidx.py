@@ -836,6 +836,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'rsr_nb.finetune._save_atomic': ('shared/finetune.html#_save_atomic', 'rsr_nb/finetune.py'),
                                  'rsr_nb.finetune._score': ('shared/finetune.html#_score', 'rsr_nb/finetune.py'),
                                  'rsr_nb.finetune._split_backbone': ('shared/finetune.html#_split_backbone', 'rsr_nb/finetune.py'),
+                                 'rsr_nb.finetune._store': ('shared/finetune.html#_store', 'rsr_nb/finetune.py'),
                                  'rsr_nb.finetune._transform': ('shared/finetune.html#_transform', 'rsr_nb/finetune.py'),
                                  'rsr_nb.finetune._transform_cross': ('shared/finetune.html#_transform_cross', 'rsr_nb/finetune.py'),
                                  'rsr_nb.finetune.dihedral': ('shared/finetune.html#dihedral', 'rsr_nb/finetune.py'),

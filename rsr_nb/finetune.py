@@ -152,6 +152,13 @@ _NOT_FITTED = "This %(name)s is not fitted yet: call fit(images, labels) first."
 TASKS = ("metric", "multilabel")
 
 
+def _store(est, params: dict):
+    "Keep every `__init__` argument as given (scikit-learn's contract), from the `locals()` of `__init__`."
+    for k, v in params.items():
+        if k not in ("self", "__class__"):
+            setattr(est, k, v)
+
+
 class FineTunedCNN(BaseEstimator):
     """The ImageNet EfficientNet-Lite0 fine-tuned on labelled images: a metric-learning embedding for retrieval, or a
     multi-label classifier.
@@ -207,11 +214,7 @@ class FineTunedCNN(BaseEstimator):
         device: str = "cpu",
         cache_dir: str = "",
     ):
-        self.task, self.embed_dim, self.frozen_blocks, self.input_size = task, embed_dim, frozen_blocks, input_size
-        self.epochs, self.batch_size, self.lr, self.patience = epochs, batch_size, lr, patience
-        self.validation_fraction, self.views, self.seed, self.device = validation_fraction, views, seed, device
-        self.ms_alpha, self.ms_beta, self.ms_base, self.miner_epsilon = ms_alpha, ms_beta, ms_base, miner_epsilon
-        self.cache_dir = cache_dir
+        _store(self, locals())
 
     def _check_params(self):
         check_choice("task", self.task, TASKS)
@@ -472,11 +475,7 @@ class FineTunedCrossModal(FineTunedCNN):
         device: str = "cpu",
         cache_dir: str = "",
     ):
-        self.embed_dim, self.frozen_blocks, self.input_size = embed_dim, frozen_blocks, input_size
-        self.epochs, self.batch_size, self.lr, self.patience = epochs, batch_size, lr, patience
-        self.validation_fraction, self.views, self.seed, self.device = validation_fraction, views, seed, device
-        self.ms_alpha, self.ms_beta, self.ms_base, self.miner_epsilon = ms_alpha, ms_beta, ms_base, miner_epsilon
-        self.cache_dir = cache_dir
+        _store(self, locals())
 
 # %% ../nbs/shared/27_finetune.ipynb #6448ee4d
 SIDES = ("image", "sketch")
