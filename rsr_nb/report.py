@@ -25,8 +25,8 @@ __all__ = ['STANDARD_METRICS', 'REQUIRED_ROW_KEYS', 'HELD', 'NOT_HELD', 'NO_DIFF
            'FINDINGS_END', 'METHOD_REPORTS', 'SIMULATED_NOTE', 'RESULTS_INTRO', 'metric_label', 'retrieval_rows',
            'environment', 'write_results', 'read_results', 'summary_table', 'markdown_table', 'Verdict',
            'paired_interval', 'seed_spread', 'beats', 'against_paper', 'run_source', 'run_time', 'run_seeds',
-           'on_simulated', 'results_sections', 'rerun_command', 'results_markdown', 'findings', 'findings_table',
-           'update_results']
+           'training_cost', 'on_simulated', 'results_sections', 'rerun_command', 'results_markdown', 'findings',
+           'findings_table', 'update_results']
 
 # %% ../nbs/shared/17_report.ipynb #917be66c
 STANDARD_METRICS = ("mAP@all", "P@10")
@@ -384,6 +384,19 @@ def run_time(run: dict) -> str:
 
 def run_seeds(run: dict) -> str:
     return f"{len(run['seeds'])} seed{'s' if len(run['seeds']) > 1 else ''}"
+
+
+def training_cost(
+    run: dict,  # a results file's record
+    steps: dict,  # how a sentence names a method -> the `timings_s` steps that are its training
+) -> str:
+    "One sentence: each method's training time per seed on the machine that made `run` (`timings_s` / seeds)."
+    t, n = run.get("timings_s", {}), max(1, len(run.get("seeds", [])) or len(run["params"].get("seeds", [1])))
+    got = [f"{name} {sum(t[s] for s in keys if s in t) / n:.0f} s" for name, keys in steps.items()
+           if any(s in t for s in keys)]
+    threads = run.get("versions", {}).get("torch_threads", "?")
+    return (f"Training time per seed on the machine that made this file ({threads} torch threads, "
+            f"{run.get('device', 'cpu')}): " + "; ".join(got) + ".") if got else ""
 
 # %% ../nbs/shared/17_report.ipynb #09c236c2
 FINDINGS_START, FINDINGS_END = "<!-- findings:start -->", "<!-- findings:end -->"

@@ -146,7 +146,7 @@ def ucm_speech_section(runs: dict) -> str:
             ok, text = beats(sub, "CMIR-NET", rival, by=("task",))
             lines.append(f"- {ok} (d_v = {dv}): {text}.")
     from rsr_nb.cmirnet.pipelines import FINETUNED_SPEECH
-    from rsr_nb.graphs.report import training_cost
+    from rsr_nb.report import training_cost
 
     if FINETUNED_SPEECH in set(df.method):  # today's baseline: the image side fine-tuned, the clips' LogReg
         for dv in sorted(df[df.method == "CMIR-NET"].d_v.unique()):

@@ -141,11 +141,15 @@ class GraphData:
 GRAPH_DATASETS = ("ucmerced", "patternnet")
 
 
-def graph_images(data: "GraphData"):
-    "The run's images as an `ImageSource` (files, or the twin's pixels) with their scene classes, e.g. to fine-tune on."
-    from rsr_nb.data.sources import ImageSource, dataset_items
+def graph_images(
+    data: "GraphData",
+    multilabel: bool = False,  # the 17-label multi-hot rows (UC Merced multi-label) instead of the scene classes
+):
+    "The run's images as an `ImageSource` (files, or the twin's pixels) with their labels, e.g. to fine-tune on."
+    from rsr_nb.data.sources import ImageSource
 
-    return ImageSource(dataset_items(data.dataset), data.scenes.numpy(), tuple(map(str, data.dataset.classes)),
+    labels = data.labels.numpy().astype(np.float32) if multilabel else data.scenes.numpy()
+    return ImageSource(dataset_items(data.dataset), labels, tuple(map(str, data.dataset.classes)),
                        data.info.get("name", "images"))
 
 
@@ -266,10 +270,7 @@ def run_ucm_multilabel(cfg: UCMMultiLabelExperiment, data: GraphData) -> RunResu
 
     out = RunResult()
     y = data.labels.numpy().astype(int)
-    from rsr_nb.data.sources import ImageSource
-
-    images = ImageSource(dataset_items(data.dataset), y.astype(np.float32), tuple(data.dataset.classes)) if (
-        cfg.finetune_epochs) else None  # what the fine-tuned CNN reads
+    images = graph_images(data, multilabel=True) if cfg.finetune_epochs else None  # what the fine-tuned CNN reads
     mean_feat = mean_node_features(data.graphs)
     per_label = []
     for seed in cfg.seeds:

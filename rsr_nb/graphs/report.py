@@ -11,13 +11,13 @@ import pandas as pd
 import torch
 
 from .multilabel import PAPER_BASELINES
-from ..report import against_paper, beats, markdown_table
+from ..report import against_paper, beats, markdown_table, training_cost
 from ..report import run_seeds as _seeds, run_source as _source, run_time as _run_time
 
 # %% auto #0
-__all__ = ['MULTILABEL_RIVALS', 'SGCN_RIVALS', 'SGCN_HEADLINE', 'SGCN_GALLERY_LABELS', 'README_SECTIONS', 'training_cost',
-           'multilabel_claims', 'sgcn_gallery_gap', 'sgcn_claims', 'plot_multilabel_examples', 'plot_pr_curves',
-           'multilabel_section', 'sgcn_table', 'sgcn_section']
+__all__ = ['MULTILABEL_RIVALS', 'SGCN_RIVALS', 'SGCN_HEADLINE', 'SGCN_GALLERY_LABELS', 'README_SECTIONS', 'multilabel_claims',
+           'sgcn_gallery_gap', 'sgcn_claims', 'plot_multilabel_examples', 'plot_pr_curves', 'multilabel_section',
+           'sgcn_table', 'sgcn_section']
 
 # %% ../../nbs/graphs/19d_graphs.report.ipynb #782ca3b5
 from .pipelines import FINETUNED, FINETUNED_ML
@@ -26,14 +26,6 @@ MULTILABEL_RIVALS = (*PAPER_BASELINES, "LogReg (ImageNet features)", FINETUNED_M
 SGCN_RIVALS = ("GCN", "CNN (ImageNet features)", FINETUNED, "Chance (random embedding)")
 
 
-def training_cost(run: dict, steps: dict) -> str:
-    "One sentence: each method's training time per seed on the machine that made `run` (`timings_s` / seeds)."
-    t, n = run.get("timings_s", {}), max(1, len(run.get("seeds", [])) or len(run["params"].get("seeds", [1])))
-    got = [f"{name} {sum(t[s] for s in keys if s in t) / n:.0f} s" for name, keys in steps.items()
-           if any(s in t for s in keys)]
-    threads = run.get("versions", {}).get("torch_threads", "?")
-    return (f"Training time per seed on the machine that made this file ({threads} torch threads, "
-            f"{run.get('device', 'cpu')}): " + "; ".join(got) + ".") if got else ""
 SGCN_HEADLINE = "test images"  # the gallery the claims are checked on: no method was trained on any of its images
 SGCN_GALLERY_LABELS = {  # gallery -> how tables name it, in table order (pipelines.SGCN_GALLERIES says what each holds)
     "test images": "test images (headline)",
